@@ -1,0 +1,8 @@
+/**
+ * ringsocket: Godot 4-style poll-based WebSocket peers for Node.js, with socket I/O and RFC 6455 framing
+ * in worker threads, exchanging packets with the main thread through SharedArrayBuffer rings.
+ */
+export { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
+export { PeerPool, getDefaultPool, type PeerPoolOptions, type WorkerStats } from './peer-pool.js';
+export { TLSOptions, type Pem, type TLSMode } from './tls-options.js';
+export { State, WriteMode, ErrorCode } from './enums.js';

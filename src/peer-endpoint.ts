@@ -1,0 +1,165 @@
+/**
+ * @internal The main-thread engine of one connection: what has arrived from the worker (events and
+ * messages), the credit it returns, and the outbound accounting. `WebSocketPeer` is a facade over it and
+ * decides what the user sees when (on `poll()`); the pool drives it from `pump()`.
+ *
+ * Lifetime: one endpoint per connection attempt. It is bound to a worker slot until the worker's
+ * EV_CLOSED record is drained; a peer that reconnects gets a new endpoint and drops the old one.
+ */
+import {
+  SLOT_FIELDS,
+  SLOT_IN_CONSUMED_BYTES,
+  SLOT_IN_CONSUMED_MSGS,
+  SLOT_IN_WAITING,
+  SLOT_OUT_SENT_BYTES,
+  SLOT_OUT_SENT_MSGS,
+} from './protocol/layout.js';
+import type { RingConsumer } from './protocol/ring.js';
+import { FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
+import type { CloseInfo, OpenInfo } from './protocol/control.js';
+import type { PeerPool, WorkerHandle } from './peer-pool.js';
+
+export const ARRIVED_CONNECTING = 0;
+export const ARRIVED_OPEN = 1;
+export const ARRIVED_CLOSED = 3;
+
+export class PeerEndpoint {
+  pool: PeerPool | null = null;
+  handle: WorkerHandle | null = null;
+  slot = -1;
+  base = 0;
+  /** Latest state reported by the worker (the facade shows it on poll). */
+  arrived = ARRIVED_CONNECTING;
+  openInfo: OpenInfo | null = null;
+  closeCode = -1;
+  closeInfo: CloseInfo | null = null;
+  /** The user dropped it locally (negative close, close while connecting): ignore further data. */
+  detached = false;
+
+  // Inbound queue: packets[head..] with their text flags; the facade exposes [head, visibleTail).
+  packets: (Uint8Array | undefined)[] = [];
+  texts: boolean[] = [];
+  head = 0;
+  /** End of what the user may read: packets that had arrived at the last `poll()`. */
+  visibleTail = 0;
+  #assembling: Uint8Array | null = null;
+  #assemblingText = false;
+  #assembled = 0;
+
+  consumedBytes = 0;
+  consumedMsgs = 0;
+  acceptedBytes = 0;
+  acceptedMsgs = 0;
+
+  bind(pool: PeerPool, handle: WorkerHandle, slot: number): void {
+    this.pool = pool;
+    this.handle = handle;
+    this.slot = slot;
+    this.base = slot * SLOT_FIELDS;
+  }
+
+  handleIndex(): number {
+    return this.handle === null ? -1 : this.handle.index;
+  }
+
+  /** Still bound to a live worker slot (the worker has not sent EV_CLOSED yet). */
+  get live(): boolean {
+    return this.arrived !== ARRIVED_CLOSED && this.handle !== null;
+  }
+
+  // ---- from the pool's pump ----
+
+  onOpen(info: OpenInfo): void {
+    if (this.arrived === ARRIVED_CONNECTING) {
+      this.arrived = ARRIVED_OPEN;
+      this.openInfo = info;
+    }
+  }
+
+  onMessageRecord(c: RingConsumer, isText: boolean): void {
+    if (this.detached) return;
+    const flags = c.kind;
+    if ((flags & FLAG_FIRST) !== 0) {
+      if ((flags & FLAG_LAST) !== 0) {
+        this.packets.push(c.copyPayload());
+        this.texts.push(isText);
+        return;
+      }
+      // First fragment of a message larger than one record: c.aux is its total length.
+      this.#assembling = new Uint8Array(c.aux);
+      this.#assemblingText = isText;
+      this.#assembled = 0;
+    }
+    const buf = this.#assembling;
+    if (buf === null) return;
+    buf.set(c.viewPayload(), this.#assembled);
+    this.#assembled += c.len;
+    if ((flags & FLAG_LAST) !== 0) {
+      this.packets.push(buf);
+      this.texts.push(this.#assemblingText);
+      this.#assembling = null;
+    }
+  }
+
+  onClosed(code: number, info: CloseInfo): void {
+    if (this.arrived === ARRIVED_CLOSED) return;
+    this.arrived = ARRIVED_CLOSED;
+    this.closeCode = code;
+    this.closeInfo = info;
+    this.#assembling = null;
+  }
+
+  // ---- from the facade ----
+
+  /** Take the packet at `head` (caller checked `available() > 0`). Returns credit to the worker. */
+  take(): Uint8Array {
+    const i = this.head;
+    const p = this.packets[i]!;
+    this.packets[i] = undefined;
+    this.head = i + 1;
+    if (this.head > 1024 && this.head * 2 > this.packets.length) this.#compact();
+    if (this.arrived !== ARRIVED_CLOSED && this.handle !== null) {
+      const slots = this.handle.slots;
+      this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
+      this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
+      Atomics.store(slots, this.base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
+      Atomics.store(slots, this.base + SLOT_IN_CONSUMED_MSGS, this.consumedMsgs | 0);
+      // Stored our counters, now look at the flag; the worker stores the flag, then looks at ours.
+      if (Atomics.load(slots, this.base + SLOT_IN_WAITING) !== 0) this.pool!.wake(this.handle);
+    }
+    return p;
+  }
+
+  textAt(i: number): boolean {
+    return this.texts[i]!;
+  }
+
+  #compact(): void {
+    const h = this.head;
+    this.packets.splice(0, h);
+    this.texts.splice(0, h);
+    this.head = 0;
+    this.visibleTail -= h;
+  }
+
+  /** Outbound payload bytes accepted and not yet written to the socket. */
+  outboundBytes(): number {
+    if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
+    return (this.acceptedBytes - Atomics.load(this.handle.slots, this.base + SLOT_OUT_SENT_BYTES)) >>> 0;
+  }
+
+  outboundMsgs(): number {
+    if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
+    return (this.acceptedMsgs - Atomics.load(this.handle.slots, this.base + SLOT_OUT_SENT_MSGS)) >>> 0;
+  }
+
+  /** Make every packet that already arrived readable (called by `poll()`). */
+  reveal(): void {
+    this.visibleTail = this.packets.length;
+  }
+
+  /** Packets readable now. */
+  available(): number {
+    return this.visibleTail - this.head;
+  }
+}

@@ -1,0 +1,463 @@
+/**
+ * PeerPool: the I/O worker threads, their rings and doorbells, and what happens when a worker dies.
+ *
+ * ```
+ *  main thread                                   worker i (x N)
+ *  ───────────                                   ──────────────
+ *  WebSocketPeer ─ PeerEndpoint ─┐               sockets, ws framing, TLS
+ *                                │  outbound ring (commands, messages)  ──►  drainCommands()
+ *  PeerPool.pump() ◄── inbound ring (events, messages) ◄──  deliver()
+ *            slot table: consumed (main writes) / sent, waiting (worker writes)
+ *            control block: doorbell (main → worker), inbound-blocked flag
+ *            comlink port: stats(), shutdown(), crash()     parentPort: 'ready', 'idle'
+ * ```
+ * One pool serves any number of peers; each peer lives in one worker (least loaded at connect time) and
+ * is named by its slot there. Memory is per worker, not per peer: two rings (4 MiB each by default) and a
+ * slot table (32 bytes per slot, paged in as slots are used).
+ */
+import { Worker, type MessagePort, MessageChannel } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import {
+  CTL_DOORBELL,
+  CTL_INBOUND_BLOCKED,
+  CTL_INT32S,
+  DEFAULT_INBOUND_RING_CAPACITY,
+  DEFAULT_MAX_PEERS_PER_WORKER,
+  DEFAULT_OUTBOUND_RING_CAPACITY,
+  SLOT_FIELDS,
+} from './protocol/layout.js';
+import { allocRing, RingConsumer, RingProducer } from './protocol/ring.js';
+import { EV_CLOSED, EV_MSG_BINARY, EV_MSG_TEXT, EV_OPEN, FLAG_FIRST, FLAG_LAST, KIND_MASK } from './protocol/records.js';
+import { decodeJson, type CloseInfo, type OpenInfo, type WorkerControl, type WorkerInit, type WorkerNotice, type WorkerStats } from './protocol/control.js';
+import type { PeerEndpoint } from './peer-endpoint.js';
+
+export type { WorkerStats } from './protocol/control.js';
+
+/** Options of `new PeerPool()`. Every one is optional. */
+export interface PeerPoolOptions {
+  /** I/O worker threads. Default `max(1, availableParallelism() - 1)`. */
+  threads?: number;
+  /** Bytes of the worker → main ring, per worker (power of two, ≥ 4096). Default 4 MiB. */
+  inboundRingSize?: number;
+  /** Bytes of the main → worker ring, per worker (power of two, ≥ 4096). Default 4 MiB. */
+  outboundRingSize?: number;
+  /** Most connections one worker holds. Default 65536. */
+  maxPeersPerWorker?: number;
+  /** Milliseconds a connection may take to complete its opening handshake. Default 10000. */
+  handshakeTimeout?: number;
+  /** Milliseconds to wait for the peer's close frame after ours before dropping. Default 5000. */
+  closeTimeout?: number;
+}
+
+interface Resolved {
+  threads: number;
+  inboundRingSize: number;
+  outboundRingSize: number;
+  maxPeersPerWorker: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+}
+
+function positiveInt(v: unknown, name: string, min = 1): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new TypeError(`options.${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function powerOfTwo(v: unknown, name: string): number {
+  const n = positiveInt(v, name, 4096);
+  if ((n & (n - 1)) !== 0 || n > 1 << 30) throw new TypeError(`options.${name} must be a power of two between 4096 and 2^30, got ${n}`);
+  return n;
+}
+
+function resolveOptions(o: PeerPoolOptions): Resolved {
+  if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
+  return {
+    threads: o.threads === undefined ? Math.max(1, availableParallelism() - 1) : positiveInt(o.threads, 'threads'),
+    inboundRingSize: o.inboundRingSize === undefined ? DEFAULT_INBOUND_RING_CAPACITY : powerOfTwo(o.inboundRingSize, 'inboundRingSize'),
+    outboundRingSize: o.outboundRingSize === undefined ? DEFAULT_OUTBOUND_RING_CAPACITY : powerOfTwo(o.outboundRingSize, 'outboundRingSize'),
+    maxPeersPerWorker: o.maxPeersPerWorker === undefined ? DEFAULT_MAX_PEERS_PER_WORKER : positiveInt(o.maxPeersPerWorker, 'maxPeersPerWorker'),
+    handshakeTimeout: o.handshakeTimeout === undefined ? 10_000 : positiveInt(o.handshakeTimeout, 'handshakeTimeout'),
+    closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
+  };
+}
+
+const WORKER_URL = new URL('../workers/io-worker.js', import.meta.url);
+/** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
+const MAX_BOOT_FAILURES = 3;
+
+/** An outbound record waiting for ring space (kept in order behind earlier ones). */
+interface Overflow {
+  slot: number;
+  kind: number;
+  aux: number;
+  bytes: Uint8Array | null;
+}
+
+/** @internal One I/O worker as the main thread sees it. */
+export class WorkerHandle {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly inbound: RingConsumer;
+  readonly outbound: RingProducer;
+  readonly ctl: Int32Array;
+  readonly slots: Int32Array;
+  readonly maxSlots: number;
+  readonly endpoints: (PeerEndpoint | undefined)[] = [];
+  readonly freeSlots: number[] = [];
+  readonly overflow: Overflow[] = [];
+  readonly port: MessagePort;
+  readonly remote: Remote<WorkerControl>;
+  readonly exited: Promise<number>;
+  count = 0;
+  opensIssued = 0;
+  refd = false;
+  ready = false;
+  dead = false;
+  dirty = false;
+  pendingCalls = 0;
+  lastError = '';
+
+  constructor(index: number, o: Resolved) {
+    this.index = index;
+    const inbound = allocRing(o.inboundRingSize);
+    const outbound = allocRing(o.outboundRingSize);
+    const control = new SharedArrayBuffer(CTL_INT32S * 4);
+    const slots = new SharedArrayBuffer(o.maxPeersPerWorker * SLOT_FIELDS * 4);
+    this.inbound = new RingConsumer(inbound);
+    this.outbound = new RingProducer(outbound);
+    this.ctl = new Int32Array(control);
+    this.slots = new Int32Array(slots);
+    this.maxSlots = o.maxPeersPerWorker;
+    const { port1, port2 } = new MessageChannel();
+    const init: WorkerInit = {
+      index,
+      inbound,
+      outbound,
+      control,
+      slots,
+      port: port2,
+      handshakeTimeoutMs: o.handshakeTimeout,
+      closeTimeoutMs: o.closeTimeout,
+    };
+    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2 as unknown as import('node:worker_threads').TransferListItem], name: `ringsocket-io-${index}` });
+    // Idle workers must not hold the process: ref only while connections exist (see `ref`).
+    this.worker.unref();
+    this.port = port1;
+    this.remote = wrap<WorkerControl>(nodeEndpoint(port1));
+    port1.unref();
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+  }
+
+  ref(): void {
+    if (!this.refd && !this.dead) {
+      this.refd = true;
+      this.worker.ref();
+    }
+  }
+
+  unref(): void {
+    if (this.refd) {
+      this.refd = false;
+      this.worker.unref();
+    }
+  }
+
+  /** A control call raced against the worker's exit (comlink alone would leave it pending forever). */
+  async call<T>(fn: (r: Remote<WorkerControl>) => Promise<T>): Promise<T> {
+    if (this.dead) throw new Error(`ringsocket: worker ${this.index} is not running`);
+    if (this.pendingCalls++ === 0) this.port.ref();
+    try {
+      return await Promise.race([
+        fn(this.remote),
+        this.exited.then((code) => {
+          throw new Error(`ringsocket: worker ${this.index} exited (code ${code}) during a control call`);
+        }),
+      ]);
+    } finally {
+      if (--this.pendingCalls === 0) this.port.unref();
+    }
+  }
+}
+
+/**
+ * A pool of I/O worker threads that hold WebSocket connections for `WebSocketPeer`s.
+ *
+ * `new WebSocketPeer()` uses a default pool created on first use; pass `{ pool }` to choose one.
+ * Workers are started at construction and do not keep the process alive while they hold no connection.
+ */
+export class PeerPool {
+  readonly #o: Resolved;
+  readonly #handles: WorkerHandle[] = [];
+  #bootFailures = 0;
+  #closed = false;
+  #broken = '';
+  #bellQueued = false;
+
+  constructor(options: PeerPoolOptions = {}) {
+    this.#o = resolveOptions(options);
+    for (let i = 0; i < this.#o.threads; i++) this.#spawn(i);
+  }
+
+  /** Number of I/O worker threads. */
+  get threads(): number {
+    return this.#o.threads;
+  }
+
+  /** Connections currently attached (any state), as the main thread sees them. */
+  get peerCount(): number {
+    let n = 0;
+    for (const h of this.#handles) n += h.count;
+    return n;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #spawn(index: number): void {
+    const h = new WorkerHandle(index, this.#o);
+    this.#handles[index] = h;
+    h.worker.on('message', (n: WorkerNotice) => {
+      if (n.t === 'ready') {
+        h.ready = true;
+        this.#bootFailures = 0;
+      } else if (n.t === 'idle') {
+        // Unref only if no connect was issued since the worker processed the ones it counted.
+        if (n.opens === h.opensIssued) h.unref();
+      }
+    });
+    h.worker.on('error', (err) => {
+      h.lastError = err instanceof Error ? err.message : String(err);
+    });
+    h.worker.on('exit', () => this.#onExit(h));
+  }
+
+  #onExit(h: WorkerHandle): void {
+    if (h.dead) return;
+    h.dead = true;
+    h.refd = false;
+    h.remote[releaseProxy]();
+    h.port.close();
+    if (this.#handles[h.index] !== h) return;
+    // Records already published are valid: hand them over before closing what is left.
+    this.#drain(h);
+    const info: CloseInfo = { reason: '', error: this.#closed ? 'POOL_CLOSED' : 'WORKER_DIED' };
+    for (let slot = 0; slot < h.endpoints.length; slot++) {
+      const ep = h.endpoints[slot];
+      if (ep !== undefined) ep.onClosed(-1, info);
+    }
+    h.endpoints.length = 0;
+    h.count = 0;
+    h.overflow.length = 0;
+    if (this.#closed) return;
+    if (!h.ready && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+      this.#broken = `workers die while starting (${h.lastError || 'no error message'})`;
+      return;
+    }
+    this.#spawn(h.index);
+  }
+
+  /** @internal Give `ep` a slot in the least loaded worker. Returns false if the pool cannot take it. */
+  attach(ep: PeerEndpoint): boolean {
+    if (this.#closed || this.#broken !== '') return false;
+    let best: WorkerHandle | undefined;
+    for (const h of this.#handles) {
+      if (h.dead) continue;
+      if (h.count >= h.maxSlots) continue;
+      if (best === undefined || h.count < best.count) best = h;
+    }
+    if (best === undefined) return false;
+    const slot = best.freeSlots.length !== 0 ? best.freeSlots.pop()! : best.endpoints.length;
+    const base = slot * SLOT_FIELDS;
+    // The worker retired this slot (EV_CLOSED) before we reuse it, so nobody else writes here now.
+    for (let i = 0; i < SLOT_FIELDS; i++) Atomics.store(best.slots, base + i, 0);
+    best.endpoints[slot] = ep;
+    best.count++;
+    best.opensIssued++;
+    best.ref();
+    ep.bind(this, best, slot);
+    return true;
+  }
+
+  /** Why the pool refuses new peers ("" if it does not). */
+  get brokenReason(): string {
+    return this.#closed ? 'POOL_CLOSED' : this.#broken;
+  }
+
+  /** @internal Queue one record for the worker (fragmenting large payloads) and schedule its doorbell. */
+  push(h: WorkerHandle, slot: number, kind: number, aux: number, bytes: Uint8Array | null): void {
+    const ring = h.outbound;
+    const len = bytes === null ? 0 : bytes.byteLength;
+    if (h.overflow.length === 0) {
+      if (len <= ring.maxRecordPayload) {
+        if (ring.push(slot, kind, aux, bytes)) {
+          this.#bell(h);
+          return;
+        }
+      }
+    }
+    this.#pushSlow(h, slot, kind, aux, bytes);
+    this.#bell(h);
+  }
+
+  /** @internal A message of `kind` (CMD_SEND_*): fragments of at most maxRecordPayload bytes. */
+  pushMessage(h: WorkerHandle, slot: number, kind: number, bytes: Uint8Array): void {
+    const ring = h.outbound;
+    const total = bytes.byteLength;
+    if (total <= ring.maxRecordPayload && h.overflow.length === 0) {
+      if (ring.push(slot, kind | FLAG_FIRST | FLAG_LAST, total, bytes)) {
+        this.#bell(h);
+        return;
+      }
+    }
+    const max = ring.maxRecordPayload;
+    let off = 0;
+    do {
+      const n = Math.min(max, total - off);
+      let flags = 0;
+      if (off === 0) flags |= FLAG_FIRST;
+      if (off + n === total) flags |= FLAG_LAST;
+      const part = bytes.subarray(off, off + n);
+      if (h.overflow.length !== 0 || !ring.push(slot, kind | flags, off === 0 ? total : 0, part)) {
+        // Keep a copy: the caller owns `bytes` and may reuse it after send() returns.
+        h.overflow.push({ slot, kind: kind | flags, aux: off === 0 ? total : 0, bytes: part.slice() });
+      }
+      off += n;
+    } while (off < total);
+    this.#bell(h);
+  }
+
+  #pushSlow(h: WorkerHandle, slot: number, kind: number, aux: number, bytes: Uint8Array | null): void {
+    h.overflow.push({ slot, kind, aux, bytes: bytes === null ? null : bytes.slice() });
+  }
+
+  #flushOverflow(h: WorkerHandle): void {
+    const q = h.overflow;
+    let i = 0;
+    while (i < q.length) {
+      const r = q[i]!;
+      if (!h.outbound.push(r.slot, r.kind, r.aux, r.bytes)) break;
+      i++;
+    }
+    if (i !== 0) {
+      q.splice(0, i);
+      h.dirty = true;
+    }
+  }
+
+  #bell(h: WorkerHandle): void {
+    h.dirty = true;
+    if (!this.#bellQueued) {
+      this.#bellQueued = true;
+      queueMicrotask(this.#ringAll);
+    }
+  }
+
+  /** @internal Wake a worker (used when credit is freed for a waiting slot). */
+  wake(h: WorkerHandle): void {
+    this.#bell(h);
+  }
+
+  /** One doorbell per worker per burst: publish what was written, then notify once. */
+  readonly #ringAll = (): void => {
+    this.#bellQueued = false;
+    this.flush();
+  };
+
+  /** @internal Publish queued commands and ring the doorbells of workers that have news. */
+  flush(): void {
+    for (const h of this.#handles) {
+      if (h.overflow.length !== 0) this.#flushOverflow(h);
+      if (!h.dirty) continue;
+      h.dirty = false;
+      h.outbound.publish();
+      Atomics.add(h.ctl, CTL_DOORBELL, 1);
+      Atomics.notify(h.ctl, CTL_DOORBELL);
+    }
+  }
+
+  /** @internal Drain every worker's inbound ring into the endpoints. Cheap when nothing arrived. */
+  pump(): void {
+    const hs = this.#handles;
+    for (let i = 0; i < hs.length; i++) this.#drain(hs[i]!);
+  }
+
+  #drain(h: WorkerHandle): void {
+    const c = h.inbound;
+    if (!c.begin()) return;
+    const endpoints = h.endpoints;
+    while (c.next()) {
+      const slot = c.slot;
+      const ep = endpoints[slot];
+      if (ep === undefined) continue;
+      const kind = c.kind & KIND_MASK;
+      if (kind === EV_MSG_BINARY || kind === EV_MSG_TEXT) {
+        ep.onMessageRecord(c, kind === EV_MSG_TEXT);
+      } else if (kind === EV_OPEN) {
+        ep.onOpen(decodeJson<OpenInfo>(c.viewPayload()));
+      } else if (kind === EV_CLOSED) {
+        ep.onClosed(c.aux, decodeJson<CloseInfo>(c.viewPayload()));
+        endpoints[slot] = undefined;
+        h.freeSlots.push(slot);
+        h.count--;
+      }
+    }
+    c.release();
+    // The worker stores the flag, then looks at our read position; we store the position, then look
+    // at the flag. One of the two sees the other.
+    if (Atomics.load(h.ctl, CTL_INBOUND_BLOCKED) !== 0) this.#bell(h);
+  }
+
+  /** Per-worker figures, fetched over the control plane. */
+  async stats(): Promise<WorkerStats[]> {
+    return Promise.all(this.#handles.filter((h) => !h.dead).map((h) => h.call((r) => r.stats() as Promise<WorkerStats>)));
+  }
+
+  /**
+   * Close every connection (1001 going away, up to `timeoutMs` for the closing handshakes), then stop
+   * the workers. Peers become CLOSED on their next `poll()`. Idempotent.
+   */
+  async close(timeoutMs = 1000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flush();
+    await Promise.all(
+      this.#handles.map(async (h) => {
+        if (h.dead) return;
+        try {
+          await h.call((r) => r.shutdown(timeoutMs));
+        } catch {
+          // already gone: its peers are closed by #onExit
+        }
+      }),
+    );
+    this.pump();
+    await Promise.all(this.#handles.map((h) => (h.dead ? undefined : h.worker.terminate())));
+  }
+
+  /** @internal Test hook: make worker `index` crash with an uncaught exception. */
+  crashWorkerForTest(index: number): Promise<number> {
+    const h = this.#handles[index];
+    if (h === undefined) throw new RangeError(`no worker ${index}`);
+    void h.call((r) => r.crash() as unknown as Promise<void>).catch(() => undefined);
+    return h.exited;
+  }
+
+  /** @internal The worker index a connection landed in (tests). */
+  workerOf(ep: PeerEndpoint): number {
+    return ep.handleIndex();
+  }
+}
+
+let defaultPool: PeerPool | null = null;
+
+/** The pool `new WebSocketPeer()` uses, created on first use with default options. */
+export function getDefaultPool(): PeerPool {
+  if (defaultPool === null || defaultPool.closed) defaultPool = new PeerPool();
+  return defaultPool;
+}

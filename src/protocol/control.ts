@@ -1,0 +1,94 @@
+/**
+ * The control-plane contract between the pool and its workers: what `workerData` carries, the comlink
+ * API a worker exposes, and the JSON configs carried by CMD_CONNECT / EV_OPEN / EV_CLOSED records.
+ * Types only (plus tiny helpers): the data path never uses these.
+ */
+
+import type { MessagePort } from 'node:worker_threads';
+
+/** Handed to each worker at start (structured clone; SharedArrayBuffers are shared, not copied). */
+export interface WorkerInit {
+  index: number;
+  /** worker -> main records. */
+  inbound: SharedArrayBuffer;
+  /** main -> worker records. */
+  outbound: SharedArrayBuffer;
+  /** Int32 control block (doorbell, flags). */
+  control: SharedArrayBuffer;
+  /** Int32 per-slot counters (SLOT_FIELDS per slot). */
+  slots: SharedArrayBuffer;
+  /** The comlink port (transferred). */
+  port: MessagePort;
+  handshakeTimeoutMs: number;
+  closeTimeoutMs: number;
+}
+
+/** Per-worker figures returned by `PeerPool.stats()`. */
+export interface WorkerStats {
+  index: number;
+  threadId: number;
+  /** Connections the worker holds now (any state). */
+  connections: number;
+  /** Connections whose socket is paused for lack of main-thread credit or ring space. */
+  paused: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Times the inbound ring was full and a socket had to wait. */
+  inboundRingFull: number;
+  /** Worker heap in bytes. */
+  heapUsed: number;
+}
+
+/** What a worker exposes over comlink. */
+export interface WorkerControl {
+  stats(): WorkerStats;
+  /** Close every connection with 1001 (going away), wait up to `ms` for them, then resolve. */
+  shutdown(ms: number): Promise<void>;
+  /** Test hook: throw an uncaught exception in the worker (a real crash, not a simulation). */
+  crash(): void;
+}
+
+/** Messages a worker posts on its parentPort (not comlink). */
+export type WorkerNotice =
+  | { t: 'ready' }
+  /** The worker holds no connection after processing `opens` CMD_CONNECT/CMD_ACCEPT records. */
+  | { t: 'idle'; opens: number };
+
+export interface ConnectConfig {
+  url: string;
+  protocols: string[];
+  /** [name, value] pairs, already checked for CR/LF. */
+  headers: [string, string][];
+  tls: { ca?: string; servername?: string; unsafe?: boolean } | null;
+  inboundBufferSize: number;
+  maxQueuedPackets: number;
+  heartbeatMs: number;
+  noDelay: boolean;
+}
+
+export interface OpenInfo {
+  protocol: string;
+  host: string;
+  port: number;
+  /** Server side: URL derived from the request. */
+  url?: string;
+}
+
+export interface CloseInfo {
+  reason: string;
+  /** Stable code of what failed (WS_ERR_*, ECONNREFUSED, HANDSHAKE_TIMEOUT…), "" for a clean close. */
+  error: string;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeJson(v: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(v));
+}
+
+export function decodeJson<T>(bytes: Uint8Array): T {
+  return JSON.parse(dec.decode(bytes)) as T;
+}

@@ -1,0 +1,72 @@
+/**
+ * Shared-memory layout: every offset and index that the main thread and the I/O workers both read.
+ * Numbers only; imported by `src/` and `workers/`, importing neither. A constant written in two places
+ * will one day disagree, so it lives here once.
+ *
+ * A ring SharedArrayBuffer:
+ * ```
+ *  byte 0            64           128                                128 + capacity
+ *  +-----------------+------------+----------------------------------+
+ *  | write position  | read pos.  | data: 16-byte aligned records    |
+ *  | (producer only) | (consumer) | [len|slot|kind|aux][payload][pad]|
+ *  +-----------------+------------+----------------------------------+
+ * ```
+ * Positions are free-running uint32 byte counters (stored in an Int32Array); `pos & (capacity - 1)`
+ * is the offset in the data area. Each index has one writer and sits on its own cache line.
+ */
+
+/** Int32 index of the producer's write position in a ring's control area. */
+export const RING_WRITE = 0;
+/** Int32 index of the consumer's read position (64 bytes further: no false sharing). */
+export const RING_READ = 16;
+/** Bytes before the data area. */
+export const RING_HEADER_BYTES = 128;
+
+/** Record header: four int32 = 16 bytes. */
+export const REC_LEN = 0; // payload length in bytes
+export const REC_SLOT = 1; // connection slot within the worker
+export const REC_KIND = 2; // record kind (low byte) | fragment flags
+export const REC_AUX = 3; // kind-specific: total message length on a FIRST fragment, close code, flag
+export const REC_HEADER_BYTES = 16;
+/** Records start on 16-byte boundaries so a padding header always fits before the end of the ring. */
+export const REC_ALIGN = 16;
+
+/** Smallest and default ring capacities (bytes, powers of two). */
+export const MIN_RING_CAPACITY = 1 << 12;
+export const DEFAULT_INBOUND_RING_CAPACITY = 1 << 22; // 4 MiB per worker, worker -> main
+export const DEFAULT_OUTBOUND_RING_CAPACITY = 1 << 22; // 4 MiB per worker, main -> worker
+
+/**
+ * Per-worker control block (Int32Array over its own SharedArrayBuffer).
+ * - CTL_DOORBELL: main -> worker wake-up counter. Main does `Atomics.add` + `Atomics.notify` once per
+ *   burst; the worker `Atomics.waitAsync`s on the last value it saw.
+ * - CTL_INBOUND_BLOCKED: the worker sets 1 when the inbound ring was full; the main thread, after
+ *   freeing space, rings the doorbell if it reads 1.
+ */
+export const CTL_DOORBELL = 0;
+export const CTL_INBOUND_BLOCKED = 16;
+export const CTL_INT32S = 32;
+
+/**
+ * Per-slot counters (Int32Array, SLOT_FIELDS int32 per connection slot). One writer per field.
+ * Counters are free-running uint32; differences are taken with `>>> 0`.
+ */
+export const SLOT_IN_CONSUMED_BYTES = 0; // main writes: bytes of inbound messages taken by getPacket
+export const SLOT_IN_CONSUMED_MSGS = 1; // main writes: inbound messages taken by getPacket
+export const SLOT_IN_WAITING = 2; // worker writes: 1 while the socket is paused waiting for credit
+export const SLOT_OUT_SENT_BYTES = 3; // worker writes: outbound payload bytes written to the socket
+export const SLOT_OUT_SENT_MSGS = 4; // worker writes: outbound messages written to the socket
+export const SLOT_FIELDS = 8; // 32 bytes per slot (padded for future fields)
+
+/** Default most connections one worker may hold (the slot table is sized for it: 2 MiB, paged in lazily). */
+export const DEFAULT_MAX_PEERS_PER_WORKER = 1 << 16;
+
+/** Bytes needed for a ring of `capacity` data bytes. */
+export function ringByteLength(capacity: number): number {
+  return RING_HEADER_BYTES + capacity;
+}
+
+/** Round `n` up to the record alignment. */
+export function alignRecord(n: number): number {
+  return (n + (REC_ALIGN - 1)) & ~(REC_ALIGN - 1);
+}

@@ -1,0 +1,38 @@
+/**
+ * Record kinds that cross the rings. The low byte of REC_KIND is the kind; FLAG_* bits mark fragments
+ * of a message larger than one record (a message is split when it is larger than a quarter of the ring).
+ *
+ * Main -> worker (the worker's outbound ring):
+ *   CMD_CONNECT   payload: JSON ConnectConfig                   opens a client connection in `slot`
+ *   CMD_ACCEPT    payload: JSON AcceptConfig                    server side of a taken stream (server issue)
+ *   CMD_SEND_*    payload: message bytes (or a fragment)        aux: total length on FIRST
+ *   CMD_CLOSE     payload: UTF-8 reason                         aux: close code, or -1 to drop at once
+ *   CMD_NO_DELAY  aux: 0 / 1
+ *   CMD_HEARTBEAT aux: interval in milliseconds (0 = off)
+ *
+ * Worker -> main (the worker's inbound ring):
+ *   EV_OPEN       payload: JSON OpenInfo                         the handshake completed
+ *   EV_MSG_*      payload: message bytes (or a fragment)         aux: total length on FIRST
+ *   EV_CLOSED     payload: JSON CloseInfo                        aux: close code (-1 = not clean); last
+ *                                                                record of the slot: main may reuse it
+ */
+export const KIND_MASK = 0xff;
+export const FLAG_FIRST = 0x100;
+export const FLAG_LAST = 0x200;
+export const FLAG_WHOLE = FLAG_FIRST | FLAG_LAST;
+
+/** Filler to the end of the ring; skipped by the consumer. */
+export const REC_PAD = 0;
+
+export const CMD_CONNECT = 1;
+export const CMD_ACCEPT = 2;
+export const CMD_SEND_TEXT = 3;
+export const CMD_SEND_BINARY = 4;
+export const CMD_CLOSE = 5;
+export const CMD_NO_DELAY = 6;
+export const CMD_HEARTBEAT = 7;
+
+export const EV_OPEN = 16;
+export const EV_MSG_TEXT = 17;
+export const EV_MSG_BINARY = 18;
+export const EV_CLOSED = 19;

@@ -1,0 +1,412 @@
+/**
+ * WebSocketPeer — Godot 4's `WebSocketPeer`, poll-based, with the socket work in worker threads.
+ *
+ * ```
+ *            connectToUrl / acceptStream          handshake done (seen on poll)
+ *  CLOSED ───────────────────────────────► CONNECTING ─────────────────────► OPEN
+ *    ▲  ▲                                       │ close(any) / failure            │ close(code ≥ 0)
+ *    │  └───────────────────────────────────────┘                                 ▼
+ *    │        peer's close frame, TCP drop, close(negative), close timeout     CLOSING
+ *    └──────────────────────────────────────────────────────────────────────────────┘
+ * ```
+ * Nothing changes between two `poll()` calls except what the caller does itself: `close()` moves to
+ * CLOSING (or CLOSED) at once, `getPacket()` consumes. Everything that comes from the network — the
+ * handshake's end, messages, the peer's close — becomes visible on `poll()`.
+ *
+ * Hot-path calls (`send`, `getPacket`, `poll`…) return error codes and never throw for runtime
+ * conditions; passing a wrong type or an invalid configuration value throws a TypeError at once.
+ */
+import { isUtf8 } from 'node:buffer';
+import { ErrorCode, State, WriteMode } from './enums.js';
+import { TLSOptions } from './tls-options.js';
+import { getDefaultPool, type PeerPool } from './peer-pool.js';
+import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint } from './peer-endpoint.js';
+import { CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
+import { encodeJson, type ConnectConfig } from './protocol/control.js';
+import { isValidCloseCode, isToken, parseHeaderLine } from './validation.js';
+
+export interface WebSocketPeerOptions {
+  /** The worker pool that holds this peer's connections. Default: a shared pool created on first use. */
+  pool?: PeerPool;
+}
+
+const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+const MAX_CLOSE_REASON_BYTES = 123;
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new TypeError('data must be a Uint8Array, an ArrayBufferView or an ArrayBuffer');
+}
+
+function checkSize(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 0x7fffffff) {
+    throw new TypeError(`${name} must be an integer between ${min} and 2^31-1, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkStringList(v: unknown, name: string): string[] {
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new TypeError(`${name} must be an array of strings`);
+  return v.slice() as string[];
+}
+
+export class WebSocketPeer {
+  readonly #pool: PeerPool | null;
+  #ep: PeerEndpoint | null = null;
+  #state: State = State.CLOSED;
+  #closeCode = -1;
+  #closeReason = '';
+  #failure = '';
+  #protocol = '';
+  #host = '';
+  #port = 0;
+  #url = '';
+  #packetError: ErrorCode = ErrorCode.OK;
+  #wasString = false;
+  #noDelay = true;
+  // Configuration (Godot properties). Read when a connection starts.
+  #handshakeHeaders: string[] = [];
+  #heartbeatInterval = 0;
+  #inboundBufferSize = 65535;
+  #maxQueuedPackets = 4096;
+  #outboundBufferSize = 65535;
+  #supportedProtocols: string[] = [];
+  // The limits in force for the current connection (snapshotted at connect).
+  #outLimitBytes = 65535;
+  #outLimitMsgs = 4096;
+
+  constructor(options: WebSocketPeerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    this.#pool = options.pool ?? null;
+  }
+
+  // ---- properties ---------------------------------------------------------------------------------
+
+  /** Godot `handshake_headers` (default `[]`): extra `Name: value` lines sent in the handshake. */
+  get handshakeHeaders(): string[] {
+    return this.#handshakeHeaders.slice();
+  }
+  set handshakeHeaders(v: string[]) {
+    this.#handshakeHeaders = checkStringList(v, 'handshakeHeaders');
+  }
+
+  /**
+   * Godot `heartbeat_interval` (default `0`): seconds between automatic pings; 0 sends none.
+   * Applies live to an open connection (as in Godot). A peer from which no frame at all (data, ping,
+   * pong) arrives for two whole intervals is dropped: CLOSED with close code -1.
+   */
+  get heartbeatInterval(): number {
+    return this.#heartbeatInterval;
+  }
+  set heartbeatInterval(v: number) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`heartbeatInterval must be a finite number >= 0, got ${String(v)}`);
+    this.#heartbeatInterval = v;
+    const ep = this.#ep;
+    if (ep !== null && ep.live && !ep.detached && this.#state !== State.CLOSED) {
+      ep.pool!.push(ep.handle!, ep.slot, CMD_HEARTBEAT, this.#heartbeatMs(), null);
+    }
+  }
+
+  /** Godot `inbound_buffer_size` (default 65535): bytes of received messages the peer may hold. */
+  get inboundBufferSize(): number {
+    return this.#inboundBufferSize;
+  }
+  set inboundBufferSize(v: number) {
+    this.#inboundBufferSize = checkSize(v, 'inboundBufferSize', 1);
+  }
+
+  /** Godot `max_queued_packets` (default 4096): messages the peer may hold in each direction. */
+  get maxQueuedPackets(): number {
+    return this.#maxQueuedPackets;
+  }
+  set maxQueuedPackets(v: number) {
+    this.#maxQueuedPackets = checkSize(v, 'maxQueuedPackets', 1);
+  }
+
+  /** Godot `outbound_buffer_size` (default 65535): bytes of messages queued for sending. */
+  get outboundBufferSize(): number {
+    return this.#outboundBufferSize;
+  }
+  set outboundBufferSize(v: number) {
+    this.#outboundBufferSize = checkSize(v, 'outboundBufferSize', 1);
+  }
+
+  /** Godot `supported_protocols` (default `[]`): subprotocols offered (client) or accepted (server). */
+  get supportedProtocols(): string[] {
+    return this.#supportedProtocols.slice();
+  }
+  set supportedProtocols(v: string[]) {
+    this.#supportedProtocols = checkStringList(v, 'supportedProtocols');
+  }
+
+  #heartbeatMs(): number {
+    return Math.min(0x7fffffff, Math.round(this.#heartbeatInterval * 1000));
+  }
+
+  // ---- connection ---------------------------------------------------------------------------------
+
+  /**
+   * Godot `connect_to_url(url, tls_client_options = null)`. Non-blocking: the peer is CONNECTING and
+   * later OPEN or CLOSED as seen through `poll()`. A URL without a scheme is taken as `ws://`.
+   * @returns OK; ERR_ALREADY_IN_USE when not CLOSED; ERR_INVALID_PARAMETER for a bad URL, scheme, TLS
+   *   options, handshake header or protocol name; ERR_UNAVAILABLE when the pool is closed or broken.
+   */
+  connectToUrl(url: string, tlsOptions?: TLSOptions | null): ErrorCode {
+    if (this.#state !== State.CLOSED) return ErrorCode.ERR_ALREADY_IN_USE;
+    if (typeof url !== 'string') return ErrorCode.ERR_INVALID_PARAMETER;
+    let text = url.trim();
+    if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(text)) text = `ws://${text}`;
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      return ErrorCode.ERR_INVALID_PARAMETER;
+    }
+    if ((parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') || parsed.hostname === '') return ErrorCode.ERR_INVALID_PARAMETER;
+    if (tlsOptions != null && (!(tlsOptions instanceof TLSOptions) || tlsOptions.isServer())) return ErrorCode.ERR_INVALID_PARAMETER;
+    const headers: [string, string][] = [];
+    for (const line of this.#handshakeHeaders) {
+      const h = parseHeaderLine(line);
+      if (h === null) return ErrorCode.ERR_INVALID_PARAMETER;
+      headers.push(h);
+    }
+    const protocols = this.#supportedProtocols;
+    if (protocols.some((p) => !isToken(p)) || new Set(protocols).size !== protocols.length) return ErrorCode.ERR_INVALID_PARAMETER;
+
+    const tls =
+      parsed.protocol === 'wss:'
+        ? {
+            ...(tlsOptions?.trustedChain !== undefined ? { ca: tlsOptions.trustedChain } : {}),
+            ...(tlsOptions?.commonNameOverride ? { servername: tlsOptions.commonNameOverride } : {}),
+            unsafe: tlsOptions?.isUnsafe() ?? false,
+          }
+        : null;
+    const cfg: ConnectConfig = {
+      url: parsed.href,
+      protocols: protocols.slice(),
+      headers,
+      tls,
+      inboundBufferSize: this.#inboundBufferSize,
+      maxQueuedPackets: this.#maxQueuedPackets,
+      heartbeatMs: this.#heartbeatMs(),
+      noDelay: this.#noDelay,
+    };
+    return this.#start(url, CMD_CONNECT, encodeJson(cfg));
+  }
+
+  #start(url: string, cmd: number, config: Uint8Array): ErrorCode {
+    const pool = this.#pool ?? getDefaultPool();
+    const ep = new PeerEndpoint();
+    // Reset what the previous connection left (Godot clears received packets on a new connection).
+    this.#ep = null;
+    this.#closeCode = -1;
+    this.#closeReason = '';
+    this.#failure = '';
+    this.#protocol = '';
+    this.#host = '';
+    this.#port = 0;
+    this.#url = url;
+    this.#packetError = ErrorCode.OK;
+    this.#wasString = false;
+    if (!pool.attach(ep)) {
+      this.#failure = pool.brokenReason;
+      return ErrorCode.ERR_UNAVAILABLE;
+    }
+    this.#ep = ep;
+    this.#outLimitBytes = this.#outboundBufferSize;
+    this.#outLimitMsgs = this.#maxQueuedPackets;
+    this.#state = State.CONNECTING;
+    pool.push(ep.handle!, ep.slot, cmd, 0, config);
+    return ErrorCode.OK;
+  }
+
+  /**
+   * Godot `poll()`: collect what the workers prepared — handshake result, messages, the peer's close —
+   * and make it visible to the getters. Call it regularly (every tick); keep polling until CLOSED to
+   * close cleanly. Cost when nothing happened: one atomic load per worker.
+   */
+  poll(): void {
+    const ep = this.#ep;
+    if (ep === null) return;
+    const pool = ep.pool!;
+    pool.pump();
+    if (!ep.detached) {
+      if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
+        if (this.#state === State.CONNECTING) {
+          const info = ep.openInfo!;
+          this.#state = State.OPEN;
+          this.#protocol = info.protocol;
+          this.#host = info.host;
+          this.#port = info.port;
+          if (info.url !== undefined) this.#url = info.url;
+        }
+      }
+      if (ep.arrived === ARRIVED_CLOSED && this.#state !== State.CLOSED) {
+        this.#state = State.CLOSED;
+        this.#closeCode = ep.closeCode;
+        this.#closeReason = ep.closeInfo?.reason ?? '';
+        this.#failure = ep.closeInfo?.error ?? '';
+      }
+      ep.reveal();
+    }
+    pool.flush();
+  }
+
+  /** Godot `get_ready_state()`. */
+  getReadyState(): State {
+    return this.#state;
+  }
+
+  /** Godot `get_available_packet_count()`: complete messages waiting (as of the last `poll()`). */
+  getAvailablePacketCount(): number {
+    return this.#ep === null ? 0 : this.#ep.available();
+  }
+
+  /**
+   * Godot `get_packet()`: the next message, as a fresh `Uint8Array` the caller owns (text messages as
+   * their UTF-8 bytes; see `wasStringPacket()`). With none waiting: an empty array and
+   * `getPacketError()` = ERR_UNAVAILABLE. Frees room in the inbound budget at once.
+   */
+  getPacket(): Uint8Array {
+    const ep = this.#ep;
+    if (ep === null || ep.visibleTail === ep.head) {
+      this.#packetError = ErrorCode.ERR_UNAVAILABLE;
+      return new Uint8Array(0);
+    }
+    this.#wasString = ep.texts[ep.head]!;
+    this.#packetError = ErrorCode.OK;
+    return ep.take();
+  }
+
+  /** Godot `get_packet_error()`: OK after a successful `getPacket`, ERR_UNAVAILABLE after an empty one. */
+  getPacketError(): ErrorCode {
+    return this.#packetError;
+  }
+
+  /** Godot `was_string_packet()`: whether the message last returned by `getPacket` arrived as text. */
+  wasStringPacket(): boolean {
+    return this.#wasString;
+  }
+
+  /**
+   * Godot `send(message, write_mode = BINARY)`. The bytes are copied; the caller may reuse `data`.
+   * @returns OK; FAILED when not OPEN; ERR_INVALID_PARAMETER for TEXT bytes that are not UTF-8 or an
+   *   unknown write mode; ERR_OUT_OF_MEMORY when `outboundBufferSize` bytes or `maxQueuedPackets`
+   *   messages would be passed (the message is refused whole, the connection stays usable).
+   */
+  send(data: Uint8Array | ArrayBufferView | ArrayBuffer, writeMode: WriteMode = WriteMode.BINARY): ErrorCode {
+    const bytes = toBytes(data);
+    if (writeMode !== WriteMode.BINARY && writeMode !== WriteMode.TEXT) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (this.#state !== State.OPEN) return ErrorCode.FAILED;
+    if (writeMode === WriteMode.TEXT && !isUtf8(bytes)) return ErrorCode.ERR_INVALID_PARAMETER;
+    return this.#enqueue(bytes, writeMode === WriteMode.TEXT ? CMD_SEND_TEXT : CMD_SEND_BINARY);
+  }
+
+  /** Godot `send_text(message)`: send a string as a UTF-8 text message. Codes as `send`. */
+  sendText(text: string): ErrorCode {
+    if (typeof text !== 'string') throw new TypeError('text must be a string');
+    if (this.#state !== State.OPEN) return ErrorCode.FAILED;
+    return this.#enqueue(encoder.encode(text), CMD_SEND_TEXT);
+  }
+
+  /** Godot `put_packet(buffer)`: `send(bytes, WriteMode.BINARY)`. */
+  putPacket(bytes: Uint8Array | ArrayBufferView | ArrayBuffer): ErrorCode {
+    return this.send(bytes, WriteMode.BINARY);
+  }
+
+  #enqueue(bytes: Uint8Array, kind: number): ErrorCode {
+    const ep = this.#ep!;
+    // The worker may have closed the connection (not yet seen by poll): the slot is no longer ours.
+    if (!ep.live) return ErrorCode.FAILED;
+    const len = bytes.byteLength;
+    if (ep.outboundMsgs() >= this.#outLimitMsgs || ep.outboundBytes() + len > this.#outLimitBytes) return ErrorCode.ERR_OUT_OF_MEMORY;
+    ep.acceptedBytes = (ep.acceptedBytes + len) >>> 0;
+    ep.acceptedMsgs = (ep.acceptedMsgs + 1) >>> 0;
+    ep.pool!.pushMessage(ep.handle!, ep.slot, kind, bytes);
+    return ErrorCode.OK;
+  }
+
+  /**
+   * Godot `close(code = 1000, reason = "")`. OPEN: sends a close frame and becomes CLOSING, then CLOSED
+   * when the peer answers (or after the pool's `closeTimeout`, default 5 s, with code -1). CONNECTING,
+   * or a negative code: dropped at once, CLOSED, code -1. Already CLOSING/CLOSED: nothing (OK).
+   * @returns OK, or ERR_INVALID_PARAMETER (nothing sent) for a code a sender may not use (RFC 6455
+   *   §7.4.1) or a reason longer than 123 UTF-8 bytes.
+   */
+  close(code = 1000, reason = ''): ErrorCode {
+    if (typeof code !== 'number' || !Number.isInteger(code)) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (typeof reason !== 'string') return ErrorCode.ERR_INVALID_PARAMETER;
+    const reasonBytes = code < 0 ? EMPTY : encoder.encode(reason);
+    if (code >= 0 && (!isValidCloseCode(code) || reasonBytes.byteLength > MAX_CLOSE_REASON_BYTES)) return ErrorCode.ERR_INVALID_PARAMETER;
+    const ep = this.#ep;
+    if (ep === null || this.#state === State.CLOSED) return ErrorCode.OK;
+    if (code < 0 || this.#state === State.CONNECTING) {
+      if (ep.live) ep.pool!.push(ep.handle!, ep.slot, CMD_CLOSE, -1, null);
+      ep.detached = true;
+      ep.reveal();
+      this.#state = State.CLOSED;
+      this.#closeCode = -1;
+      this.#closeReason = '';
+      this.#failure = code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING';
+      return ErrorCode.OK;
+    }
+    if (this.#state === State.CLOSING) return ErrorCode.OK;
+    if (ep.live) ep.pool!.push(ep.handle!, ep.slot, CMD_CLOSE, code, reasonBytes);
+    this.#state = State.CLOSING;
+    return ErrorCode.OK;
+  }
+
+  /** Godot `get_close_code()`: the peer's close code; -1 when the connection did not close cleanly. */
+  getCloseCode(): number {
+    return this.#closeCode;
+  }
+
+  /** Godot `get_close_reason()`: the peer's close reason, "" if none. */
+  getCloseReason(): string {
+    return this.#closeReason;
+  }
+
+  /**
+   * Not in Godot: a stable code for why the connection failed or was not clean ("" after a clean close):
+   * `ECONNREFUSED`, `HTTP_404`, `HANDSHAKE_TIMEOUT`, `WS_ERR_INVALID_UTF8`, `HEARTBEAT_TIMEOUT`,
+   * `CLOSE_TIMEOUT`, `DROPPED`, `WORKER_DIED`…
+   */
+  getFailureReason(): string {
+    return this.#failure;
+  }
+
+  /** Godot `get_connected_host()`: remote IP address ("" before OPEN). */
+  getConnectedHost(): string {
+    return this.#host;
+  }
+
+  /** Godot `get_connected_port()`: remote port (0 before OPEN). */
+  getConnectedPort(): number {
+    return this.#port;
+  }
+
+  /** Godot `get_current_outbound_buffered_amount()`: payload bytes accepted by `send`, not yet written. */
+  getCurrentOutboundBufferedAmount(): number {
+    return this.#ep === null ? 0 : this.#ep.outboundBytes();
+  }
+
+  /** Godot `get_requested_url()`: client, the URL given to `connectToUrl`; server, built from the request. */
+  getRequestedUrl(): string {
+    return this.#url;
+  }
+
+  /** Godot `get_selected_protocol()`: the negotiated subprotocol, "" if none. */
+  getSelectedProtocol(): string {
+    return this.#protocol;
+  }
+
+  /** Godot `set_no_delay(enabled)`: TCP_NODELAY (no-delay is the default). Applies live. */
+  setNoDelay(enabled: boolean): void {
+    this.#noDelay = Boolean(enabled);
+    const ep = this.#ep;
+    if (ep !== null && ep.live && !ep.detached) ep.pool!.push(ep.handle!, ep.slot, CMD_NO_DELAY, this.#noDelay ? 1 : 0, null);
+  }
+}
