@@ -75,3 +75,20 @@ export enum ErrorCode {
   ERR_BUG = 47,
   ERR_PRINTER_ON_FIRE = 48,
 }
+
+/** Godot `StreamPeerTCP.Status`. */
+export enum StreamPeerTCPStatus {
+  STATUS_NONE = 0,
+  STATUS_CONNECTING = 1,
+  STATUS_CONNECTED = 2,
+  STATUS_ERROR = 3,
+}
+
+/** Godot `StreamPeerTLS.Status`. */
+export enum StreamPeerTLSStatus {
+  STATUS_DISCONNECTED = 0,
+  STATUS_HANDSHAKING = 1,
+  STATUS_CONNECTED = 2,
+  STATUS_ERROR = 3,
+  STATUS_ERROR_HOSTNAME_MISMATCH = 4,
+}

@@ -5,4 +5,6 @@
 export { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
 export { PeerPool, getDefaultPool, type PeerPoolOptions, type WorkerStats } from './peer-pool.js';
 export { TLSOptions, type Pem, type TLSMode } from './tls-options.js';
-export { State, WriteMode, ErrorCode } from './enums.js';
+export { TCPServer, StreamPeerTCP, type TCPServerOptions } from './tcp-server.js';
+export { StreamPeerTLS } from './stream-peer-tls.js';
+export { State, WriteMode, ErrorCode, StreamPeerTCPStatus, StreamPeerTLSStatus } from './enums.js';

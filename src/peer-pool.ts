@@ -23,15 +23,49 @@ import {
   CTL_DOORBELL,
   CTL_INBOUND_BLOCKED,
   CTL_INT32S,
+  CTL_SYNC_FD,
+  CTL_SYNC_PORT,
+  CTL_SYNC_SEQ,
+  CTL_SYNC_STATUS,
+  SYNC_ERR_IN_USE,
+  SYNC_OK,
   DEFAULT_INBOUND_RING_CAPACITY,
   DEFAULT_MAX_PEERS_PER_WORKER,
   DEFAULT_OUTBOUND_RING_CAPACITY,
   SLOT_FIELDS,
 } from './protocol/layout.js';
 import { allocRing, RingConsumer, RingProducer } from './protocol/ring.js';
-import { EV_CLOSED, EV_MSG_BINARY, EV_MSG_TEXT, EV_OPEN, FLAG_FIRST, FLAG_LAST, KIND_MASK } from './protocol/records.js';
-import { decodeJson, type CloseInfo, type OpenInfo, type WorkerControl, type WorkerInit, type WorkerNotice, type WorkerStats } from './protocol/control.js';
+import {
+  CMD_LISTEN,
+  CMD_LISTEN_FD,
+  CMD_UNLISTEN,
+  EV_CLOSED,
+  EV_INCOMING,
+  EV_MSG_BINARY,
+  EV_MSG_TEXT,
+  EV_OPEN,
+  EV_STREAM_CLOSED,
+  EV_STREAM_STATUS,
+  FLAG_FIRST,
+  FLAG_LAST,
+  KIND_MASK,
+} from './protocol/records.js';
+import {
+  decodeJson,
+  encodeJson,
+  type CloseInfo,
+  type IncomingInfo,
+  type ListenConfig,
+  type OpenInfo,
+  type WorkerControl,
+  type WorkerInit,
+  type WorkerNotice,
+  type WorkerStats,
+} from './protocol/control.js';
 import type { PeerEndpoint } from './peer-endpoint.js';
+import { ErrorCode } from './enums.js';
+import type { StreamEvents } from './stream-ref.js';
+import { StreamPeerTCP, type ServerSink } from './tcp-server.js';
 
 export type { WorkerStats } from './protocol/control.js';
 
@@ -112,8 +146,16 @@ export class WorkerHandle {
   readonly port: MessagePort;
   readonly remote: Remote<WorkerControl>;
   readonly exited: Promise<number>;
+  /** Streams (accepted TCP/TLS connections not yet handed to a peer) by stream id. */
+  readonly streams = new Map<number, StreamEvents>();
+  /** TLS contexts whose PEMs this worker already has. */
+  readonly tlsContexts = new Set<number>();
   count = 0;
   opensIssued = 0;
+  /** `opens` of the worker's last 'idle' notice: equal to opensIssued means it holds no connection. */
+  lastIdleOpens = 0;
+  /** Servers this worker listens for. */
+  listening = 0;
   refd = false;
   ready = false;
   dead = false;
@@ -152,18 +194,16 @@ export class WorkerHandle {
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
   }
 
-  ref(): void {
-    if (!this.refd && !this.dead) {
-      this.refd = true;
-      this.worker.ref();
-    }
-  }
-
-  unref(): void {
-    if (this.refd) {
-      this.refd = false;
-      this.worker.unref();
-    }
+  /**
+   * Hold the process while the worker holds connections or listens, like an open socket or server
+   * would; let it go when idle, so that a program that closes its peers and servers exits on its own.
+   */
+  updateRef(): void {
+    const want = !this.dead && (this.listening > 0 || this.lastIdleOpens !== this.opensIssued);
+    if (want === this.refd) return;
+    this.refd = want;
+    if (want) this.worker.ref();
+    else this.worker.unref();
   }
 
   /** A control call raced against the worker's exit (comlink alone would leave it pending forever). */
@@ -227,8 +267,9 @@ export class PeerPool {
         h.ready = true;
         this.#bootFailures = 0;
       } else if (n.t === 'idle') {
-        // Unref only if no connect was issued since the worker processed the ones it counted.
-        if (n.opens === h.opensIssued) h.unref();
+        // Idle only counts if no connect was issued after the ones the worker had processed.
+        h.lastIdleOpens = n.opens;
+        h.updateRef();
       }
     });
     h.worker.on('error', (err) => {
@@ -241,7 +282,11 @@ export class PeerPool {
     if (h.dead) return;
     h.dead = true;
     h.refd = false;
-    h.remote[releaseProxy]();
+    try {
+      h.remote[releaseProxy]();
+    } catch {
+      // the port may already be closed
+    }
     h.port.close();
     if (this.#handles[h.index] !== h) return;
     // Records already published are valid: hand them over before closing what is left.
@@ -254,6 +299,8 @@ export class PeerPool {
     h.endpoints.length = 0;
     h.count = 0;
     h.overflow.length = 0;
+    for (const st of h.streams.values()) st.onClosed(true);
+    h.streams.clear();
     if (this.#closed) return;
     if (!h.ready && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
       this.#broken = `workers die while starting (${h.lastError || 'no error message'})`;
@@ -262,16 +309,21 @@ export class PeerPool {
     this.#spawn(h.index);
   }
 
-  /** @internal Give `ep` a slot in the least loaded worker. Returns false if the pool cannot take it. */
-  attach(ep: PeerEndpoint): boolean {
+  /**
+   * @internal Give `ep` a slot in `into` (server side: the worker that holds the stream), or else in the
+   * least loaded worker. Returns false if the pool cannot take it.
+   */
+  attach(ep: PeerEndpoint, into?: WorkerHandle): boolean {
     if (this.#closed || this.#broken !== '') return false;
-    let best: WorkerHandle | undefined;
-    for (const h of this.#handles) {
-      if (h.dead) continue;
-      if (h.count >= h.maxSlots) continue;
-      if (best === undefined || h.count < best.count) best = h;
+    let best: WorkerHandle | undefined = into;
+    if (best === undefined) {
+      for (const h of this.#handles) {
+        if (h.dead) continue;
+        if (h.count >= h.maxSlots) continue;
+        if (best === undefined || h.count < best.count) best = h;
+      }
     }
-    if (best === undefined) return false;
+    if (best === undefined || best.dead || best.count >= best.maxSlots) return false;
     const slot = best.freeSlots.length !== 0 ? best.freeSlots.pop()! : best.endpoints.length;
     const base = slot * SLOT_FIELDS;
     // The worker retired this slot (EV_CLOSED) before we reuse it, so nobody else writes here now.
@@ -279,9 +331,56 @@ export class PeerPool {
     best.endpoints[slot] = ep;
     best.count++;
     best.opensIssued++;
-    best.ref();
+    best.updateRef();
     ep.bind(this, best, slot);
     return true;
+  }
+
+  // ---- servers ----------------------------------------------------------------------------------
+
+  readonly #servers = new Map<number, ServerSink>();
+  #nextServerId = 1;
+
+  /**
+   * @internal Bind a listening socket in one worker (waiting for its answer: Godot's listen() is
+   * synchronous), then have every other worker accept on it too.
+   */
+  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number } {
+    const fail = (code: ErrorCode) => ({ code, serverId: 0, port: 0 });
+    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE);
+    const live = this.#handles.filter((h) => !h.dead);
+    const binder = live[0];
+    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE);
+    const serverId = this.#nextServerId++;
+    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
+    const cfg: ListenConfig = { port, host };
+    this.push(binder, serverId, CMD_LISTEN, 0, encodeJson(cfg));
+    this.flush();
+    // Bounded: a worker that is still starting answers within its boot time.
+    const r = Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, this.#o.handshakeTimeout);
+    if (r === 'timed-out') return fail(ErrorCode.ERR_CANT_CREATE);
+    const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
+    if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
+    const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
+    const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
+    for (const h of live) {
+      if (h !== binder) this.push(h, serverId, CMD_LISTEN_FD, fd, null);
+      h.listening++;
+      h.updateRef();
+    }
+    this.#servers.set(serverId, sink);
+    return { code: ErrorCode.OK, serverId, port: boundPort };
+  }
+
+  /** @internal Stop accepting for `serverId` in every worker. */
+  unlistenServer(serverId: number): void {
+    if (!this.#servers.delete(serverId)) return;
+    for (const h of this.#handles) {
+      if (h.dead) continue;
+      this.push(h, serverId, CMD_UNLISTEN, 0, null);
+      if (h.listening > 0) h.listening--;
+      h.updateRef();
+    }
   }
 
   /** Why the pool refuses new peers ("" if it does not). */
@@ -393,9 +492,13 @@ export class PeerPool {
     const endpoints = h.endpoints;
     while (c.next()) {
       const slot = c.slot;
+      const kind = c.kind & KIND_MASK;
+      if (kind >= EV_INCOMING) {
+        this.#streamEvent(h, kind, slot, c.aux, c.viewPayload());
+        continue;
+      }
       const ep = endpoints[slot];
       if (ep === undefined) continue;
-      const kind = c.kind & KIND_MASK;
       if (kind === EV_MSG_BINARY || kind === EV_MSG_TEXT) {
         ep.onMessageRecord(c, kind === EV_MSG_TEXT);
       } else if (kind === EV_OPEN) {
@@ -411,6 +514,23 @@ export class PeerPool {
     // The worker stores the flag, then looks at our read position; we store the position, then look
     // at the flag. One of the two sees the other.
     if (Atomics.load(h.ctl, CTL_INBOUND_BLOCKED) !== 0) this.#bell(h);
+  }
+
+  #streamEvent(h: WorkerHandle, kind: number, id: number, aux: number, payload: Uint8Array): void {
+    if (kind === EV_INCOMING) {
+      const info = decodeJson<IncomingInfo>(payload);
+      const stream = new StreamPeerTCP(this, h, id, info.host, info.port);
+      h.streams.set(id, stream);
+      const sink = this.#servers.get(aux);
+      if (sink !== undefined) sink.enqueue(stream);
+      else stream.disconnectFromHost();
+    } else if (kind === EV_STREAM_STATUS) {
+      h.streams.get(id)?.onTlsStatus(aux);
+    } else if (kind === EV_STREAM_CLOSED) {
+      const st = h.streams.get(id);
+      h.streams.delete(id);
+      st?.onClosed(aux !== 0);
+    }
   }
 
   /** Per-worker figures, fetched over the control plane. */

@@ -19,10 +19,13 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, State, WriteMode } from './enums.js';
 import { TLSOptions } from './tls-options.js';
-import { getDefaultPool, type PeerPool } from './peer-pool.js';
+import { getDefaultPool, type PeerPool, type WorkerHandle } from './peer-pool.js';
 import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint } from './peer-endpoint.js';
-import { CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
-import { encodeJson, type ConnectConfig } from './protocol/control.js';
+import { CMD_ACCEPT, CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
+import { encodeJson, type AcceptConfig, type ConnectConfig } from './protocol/control.js';
+import { lookupStream } from './stream-ref.js';
+import type { StreamPeerTCP } from './tcp-server.js';
+import type { StreamPeerTLS } from './stream-peer-tls.js';
 import { isValidCloseCode, isToken, parseHeaderLine } from './validation.js';
 
 export interface WebSocketPeerOptions {
@@ -194,11 +197,44 @@ export class WebSocketPeer {
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
     };
-    return this.#start(url, CMD_CONNECT, encodeJson(cfg));
+    return this.#start(this.#pool ?? getDefaultPool(), undefined, url, CMD_CONNECT, encodeJson(cfg));
   }
 
-  #start(url: string, cmd: number, config: Uint8Array): ErrorCode {
-    const pool = this.#pool ?? getDefaultPool();
+  /**
+   * Godot `accept_stream(stream)`: become the server side of a connection taken from a `TCPServer`
+   * (or of a `StreamPeerTLS` whose handshake completed). The worker that holds the socket reads and
+   * validates the HTTP upgrade with this peer's `supportedProtocols`, `handshakeHeaders` (added to the
+   * 101 answer) and buffer sizes; bad requests get a 4xx and are closed. CONNECTING, then OPEN or CLOSED
+   * as seen through `poll()`.
+   * @returns OK; ERR_ALREADY_IN_USE when not CLOSED; ERR_INVALID_PARAMETER when `stream` is not a
+   *   connected stream from a TCPServer (or a connected StreamPeerTLS), or a header line is invalid.
+   */
+  acceptStream(stream: StreamPeerTCP | StreamPeerTLS): ErrorCode {
+    if (this.#state !== State.CLOSED) return ErrorCode.ERR_ALREADY_IN_USE;
+    const ref = lookupStream(stream);
+    if (ref === undefined || !ref.usable()) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (this.#pool !== null && this.#pool !== ref.pool) return ErrorCode.ERR_INVALID_PARAMETER;
+    const headers: [string, string][] = [];
+    for (const line of this.#handshakeHeaders) {
+      const h = parseHeaderLine(line);
+      if (h === null) return ErrorCode.ERR_INVALID_PARAMETER;
+      headers.push(h);
+    }
+    const cfg: AcceptConfig = {
+      streamId: ref.id,
+      protocols: this.#supportedProtocols.slice(),
+      headers,
+      inboundBufferSize: this.#inboundBufferSize,
+      maxQueuedPackets: this.#maxQueuedPackets,
+      heartbeatMs: this.#heartbeatMs(),
+      noDelay: this.#noDelay,
+    };
+    const code = this.#start(ref.pool, ref.handle, '', CMD_ACCEPT, encodeJson(cfg));
+    if (code === ErrorCode.OK) ref.consume();
+    return code;
+  }
+
+  #start(pool: PeerPool, into: WorkerHandle | undefined, url: string, cmd: number, config: Uint8Array): ErrorCode {
     const ep = new PeerEndpoint();
     // Reset what the previous connection left (Godot clears received packets on a new connection).
     this.#ep = null;
@@ -211,7 +247,7 @@ export class WebSocketPeer {
     this.#url = url;
     this.#packetError = ErrorCode.OK;
     this.#wasString = false;
-    if (!pool.attach(ep)) {
+    if (!pool.attach(ep, into)) {
       this.#failure = pool.brokenReason;
       return ErrorCode.ERR_UNAVAILABLE;
     }

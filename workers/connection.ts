@@ -8,7 +8,8 @@
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { ConnectConfig, OpenInfo } from '../src/protocol/control.js';
+import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/control.js';
+import { answer, findHeadEnd, refuse } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
 import { EV_MSG_BINARY, EV_MSG_TEXT, EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
 import type { WorkerRuntime } from './runtime.js';
@@ -58,6 +59,14 @@ export class Connection {
   noDelay: boolean;
   host = '';
   port = 0;
+  /** Server side: the socket while the HTTP upgrade is read, the protocol chosen, the URL requested. */
+  #raw: Socket | null = null;
+  #request: Buffer | null = null;
+  #accept: AcceptConfig | null = null;
+  #secure = false;
+  #handshakeTimer: NodeJS.Timeout | null = null;
+  selectedProtocol: string | null = null;
+  requestedUrl: string | undefined = undefined;
   /** Write-completion queue: payload bytes * 2 + (message end ? 1 : 0), in send order. */
   #writes: number[] = [];
   #onWritten: (err?: Error | null) => void;
@@ -116,6 +125,97 @@ export class Connection {
     return conn;
   }
 
+  /** A connection that failed before it started (its stream was already gone). */
+  static failed(rt: WorkerRuntime, slot: number, error: string): Connection {
+    const conn = new Connection(rt, slot, 1, 1, true);
+    conn.error = error;
+    conn.socketClosed = true;
+    queueMicrotask(() => rt.closed(conn, -1, '', error));
+    return conn;
+  }
+
+  /**
+   * Server: read and answer the HTTP upgrade on `socket` (a taken TCP stream, or its TLS layer), then
+   * frame with ws. The handshake must complete within `remainingMs` (the stream's deadline).
+   */
+  static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, remainingMs: number): Connection {
+    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, cfg.noDelay);
+    conn.#raw = socket;
+    conn.#accept = cfg;
+    conn.#secure = secure;
+    conn.host = socket.remoteAddress ?? '';
+    conn.port = socket.remotePort ?? 0;
+    conn.#request = Buffer.alloc(0);
+    (socket as unknown as { [kConn]: Connection })[kConn] = conn;
+    socket.on('data', onRequestData);
+    socket.on('error', onRawError);
+    socket.on('close', onRawClose);
+    conn.#handshakeTimer = setTimeout(handshakeTimedOut, remainingMs, conn);
+    socket.resume();
+    return conn;
+  }
+
+  /** Bytes of the upgrade request arrived. */
+  requestData(chunk: Buffer): void {
+    const sock = this.#raw!;
+    const buf = this.#request!.length === 0 ? chunk : Buffer.concat([this.#request!, chunk]);
+    this.#request = buf;
+    const end = findHeadEnd(buf);
+    if (end === -1) return;
+    const cfg = this.#accept!;
+    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, this.#secure);
+    this.#detachRaw();
+    if (!verdict.ok) {
+      sock.end(verdict.response);
+      sock.destroySoon();
+      this.#failEarly(verdict.error);
+      return;
+    }
+    sock.write(verdict.response);
+    this.selectedProtocol = verdict.protocol;
+    this.requestedUrl = verdict.url;
+    // ws's own server path: a WebSocket made with a null address is the server end of a socket.
+    const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true } as WebSocket.ClientOptions);
+    this.attach(ws);
+    // setSocket emits 'open' synchronously (→ EV_OPEN) and starts reading the frames after the head.
+    (ws as unknown as { setSocket(s: Socket, head: Buffer, o: object): void }).setSocket(sock, buf.subarray(end), {
+      maxPayload: cfg.inboundBufferSize,
+      skipUTF8Validation: false,
+      allowSynchronousEvents: true,
+    });
+    if (cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
+  }
+
+  #detachRaw(): void {
+    const sock = this.#raw;
+    if (sock === null) return;
+    sock.removeListener('data', onRequestData);
+    sock.removeListener('error', onRawError);
+    sock.removeListener('close', onRawClose);
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    this.#raw = null;
+    this.#request = null;
+    // Keep an error listener: a late socket error must not crash the worker.
+    sock.on('error', onRawError);
+  }
+
+  /** Fail a server connection before ws took over (refused or dropped handshake). */
+  #failEarly(error: string): void {
+    if (this.socketClosed) return;
+    this.#detachRaw();
+    this.error = error;
+    this.socketClosed = true;
+    this.rt.closed(this, -1, '', error);
+  }
+
+  rawGone(why: string): void {
+    const sock = this.#raw;
+    if (sock === null) return;
+    sock.destroy();
+    this.#failEarly(why);
+  }
+
   attach(ws: WebSocket): void {
     this.ws = ws;
     (ws as TaggedSocket)[kConn] = this;
@@ -150,7 +250,13 @@ export class Connection {
 
   close(code: number, reason: string): void {
     const ws = this.ws;
-    if (ws === null || this.socketClosed) return;
+    if (this.socketClosed) return;
+    if (ws === null) {
+      // Server side, still reading the upgrade request: drop.
+      this.dropped = true;
+      this.rawGone(code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING');
+      return;
+    }
     if (code < 0 || ws.readyState === WebSocket.CONNECTING) {
       this.dropped = true;
       if (this.error === '') this.error = code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING';
@@ -228,7 +334,8 @@ export class Connection {
         this.port = sock.remotePort ?? 0;
       }
     }
-    const info: OpenInfo = { protocol: ws.protocol, host: this.host, port: this.port };
+    const info: OpenInfo = { protocol: this.selectedProtocol ?? ws.protocol, host: this.host, port: this.port };
+    if (this.requestedUrl !== undefined) info.url = this.requestedUrl;
     this.rt.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(info), aux: 0, offset: 0, counted: false });
   }
 
@@ -294,6 +401,22 @@ function onError(this: WebSocket, err: Error): void {
 
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as TaggedSocket)[kConn].finished(code, reason);
+}
+
+function onRequestData(this: Socket, chunk: Buffer): void {
+  (this as unknown as { [kConn]: Connection })[kConn].requestData(chunk);
+}
+
+function onRawError(this: Socket): void {
+  // 'close' follows.
+}
+
+function onRawClose(this: Socket): void {
+  (this as unknown as { [kConn]: Connection })[kConn].rawGone('CONNECTION_LOST_DURING_HANDSHAKE');
+}
+
+function handshakeTimedOut(conn: Connection): void {
+  conn.rawGone('HANDSHAKE_TIMEOUT');
 }
 
 function heartbeatTick(conn: Connection): void {

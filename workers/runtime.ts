@@ -27,12 +27,19 @@ import {
 } from '../src/protocol/layout.js';
 import { RingConsumer, RingProducer } from '../src/protocol/ring.js';
 import {
+  CMD_ACCEPT,
   CMD_CLOSE,
   CMD_CONNECT,
   CMD_HEARTBEAT,
+  CMD_LISTEN,
+  CMD_LISTEN_FD,
   CMD_NO_DELAY,
   CMD_SEND_BINARY,
   CMD_SEND_TEXT,
+  CMD_STREAM_CLOSE,
+  CMD_STREAM_NO_DELAY,
+  CMD_TLS_ACCEPT,
+  CMD_UNLISTEN,
   EV_CLOSED,
   FLAG_FIRST,
   FLAG_LAST,
@@ -41,6 +48,7 @@ import {
 } from '../src/protocol/records.js';
 import { decodeJson, encodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
 import { Connection, type PendingItem } from './connection.js';
+import { ServerSide } from './listener.js';
 
 const textDecoder = new TextDecoder();
 
@@ -55,6 +63,10 @@ export class WorkerRuntime {
   readonly conns: (Connection | undefined)[] = [];
   /** Connections with pending inbound items or a paused socket, in the order they stalled. */
   readonly stalled = new Set<Connection>();
+  /** Stream events (EV_INCOMING, EV_STREAM_*) that found the ring full, in order. */
+  readonly #events: { slot: number; kind: number; aux: number; data: Uint8Array | null }[] = [];
+  readonly server: ServerSide;
+  /** Connections and streams held. */
   live = 0;
   opens = 0;
   #onIdle: (opens: number) => void;
@@ -71,6 +83,7 @@ export class WorkerRuntime {
     this.handshakeTimeoutMs = init.handshakeTimeoutMs;
     this.closeTimeoutMs = init.closeTimeoutMs;
     this.#onIdle = onIdle;
+    this.server = new ServerSide(this);
   }
 
   /** Start the doorbell loop. */
@@ -89,6 +102,7 @@ export class WorkerRuntime {
     // below returns 'not-equal' at once and we drain again. Nothing rung is ever missed.
     this.#doorbellSeen = Atomics.load(this.ctl, CTL_DOORBELL);
     this.drainCommands();
+    if (this.#events.length !== 0) this.#flushEvents();
     if (this.stalled.size !== 0) this.serviceStalled();
     const r = Atomics.waitAsync(this.ctl, CTL_DOORBELL, this.#doorbellSeen);
     if (r.async) r.value.then(this.#onBell, this.#onBell);
@@ -127,6 +141,30 @@ export class WorkerRuntime {
         case CMD_HEARTBEAT:
           this.conns[slot]?.setHeartbeat(c.aux);
           break;
+        case CMD_ACCEPT: {
+          this.opens++;
+          const payload = c.viewPayload();
+          this.#open(slot, () => this.server.accept(slot, payload));
+          break;
+        }
+        case CMD_LISTEN:
+          this.server.listen(slot, c.viewPayload());
+          break;
+        case CMD_LISTEN_FD:
+          this.server.listenFd(slot, c.aux);
+          break;
+        case CMD_UNLISTEN:
+          this.server.unlisten(slot);
+          break;
+        case CMD_STREAM_CLOSE:
+          this.server.closeStream(slot, false);
+          break;
+        case CMD_STREAM_NO_DELAY:
+          this.server.setNoDelay(slot, c.aux !== 0);
+          break;
+        case CMD_TLS_ACCEPT:
+          this.server.tlsAccept(slot, c.aux, c.viewPayload());
+          break;
         default:
           // An unknown record means the two sides were built from different sources: fail loudly.
           throw new Error(`ringsocket worker: unknown command record kind ${kind}`);
@@ -147,6 +185,37 @@ export class WorkerRuntime {
   }
 
   // ---- inbound delivery (worker -> main) --------------------------------------------------------
+
+  /** Push a stream event (not tied to a connection slot), in order behind any that wait. */
+  pushEvent(slot: number, kind: number, aux: number, data: Uint8Array | null): void {
+    if (this.#events.length === 0 && this.inbound.push(slot, kind, aux, data)) {
+      this.inbound.publish();
+      return;
+    }
+    this.#events.push({ slot, kind, aux, data });
+    this.#flushEvents();
+  }
+
+  #flushEvents(): void {
+    const q = this.#events;
+    let i = 0;
+    while (i < q.length && this.inbound.push(q[i]!.slot, q[i]!.kind, q[i]!.aux, q[i]!.data)) i++;
+    if (i !== 0) {
+      q.splice(0, i);
+      this.inbound.publish();
+    }
+    if (q.length !== 0) {
+      this.stats.inboundRingFull++;
+      Atomics.store(this.ctl, CTL_INBOUND_BLOCKED, 1);
+      if (this.inbound.free() >= this.inbound.capacity >> 1) setImmediate(this.#onBell);
+    }
+  }
+
+  /** A stream or connection is gone. */
+  release(): void {
+    this.live--;
+    if (this.live === 0) this.#onIdle(this.opens);
+  }
 
   /** Queue an inbound item for `conn` and push what the budget and the ring allow. */
   deliver(conn: Connection, item: PendingItem): void {
@@ -285,8 +354,7 @@ export class WorkerRuntime {
     conn.retired = true;
     this.stalled.delete(conn);
     if (this.conns[conn.slot] === conn) this.conns[conn.slot] = undefined;
-    this.live--;
-    if (this.live === 0) this.#onIdle(this.opens);
+    this.release();
   }
 
   /** Outbound accounting: payload bytes written to the socket (called from write callbacks). */
@@ -332,6 +400,7 @@ export class WorkerRuntime {
 
   async shutdown(ms: number): Promise<void> {
     this.#shuttingDown = true;
+    this.server.stopAll();
     for (const conn of this.conns) conn?.close(1001, 'server shutting down');
     const deadline = Date.now() + ms;
     while (this.live > 0 && Date.now() < deadline) {

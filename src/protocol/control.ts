@@ -68,6 +68,29 @@ export interface ConnectConfig {
   noDelay: boolean;
 }
 
+/** CMD_ACCEPT payload: become the server side of stream `streamId` (already in this worker). */
+export interface AcceptConfig {
+  streamId: number;
+  protocols: string[];
+  /** Extra headers for the 101 response. */
+  headers: [string, string][];
+  inboundBufferSize: number;
+  maxQueuedPackets: number;
+  heartbeatMs: number;
+  noDelay: boolean;
+}
+
+export interface ListenConfig {
+  port: number;
+  host: string;
+}
+
+/** EV_INCOMING payload. */
+export interface IncomingInfo {
+  host: string;
+  port: number;
+}
+
 export interface OpenInfo {
   protocol: string;
   host: string;

@@ -45,7 +45,21 @@ export const DEFAULT_OUTBOUND_RING_CAPACITY = 1 << 22; // 4 MiB per worker, main
  */
 export const CTL_DOORBELL = 0;
 export const CTL_INBOUND_BLOCKED = 16;
+/**
+ * Synchronous replies (TCPServer.listen must answer OK / ERR_CANT_CREATE at once, as in Godot): the
+ * worker writes STATUS/PORT/FD, then bumps SEQ and notifies; the main thread `Atomics.wait`s on SEQ.
+ * Used only for rare control calls, never on the data path.
+ */
+export const CTL_SYNC_SEQ = 20;
+export const CTL_SYNC_STATUS = 21;
+export const CTL_SYNC_PORT = 22;
+export const CTL_SYNC_FD = 23;
 export const CTL_INT32S = 32;
+
+/** CTL_SYNC_STATUS values. */
+export const SYNC_OK = 1;
+export const SYNC_ERR_IN_USE = 2;
+export const SYNC_ERR_OTHER = 3;
 
 /**
  * Per-slot counters (Int32Array, SLOT_FIELDS int32 per connection slot). One writer per field.

@@ -9,12 +9,22 @@
  *   CMD_CLOSE     payload: UTF-8 reason                         aux: close code, or -1 to drop at once
  *   CMD_NO_DELAY  aux: 0 / 1
  *   CMD_HEARTBEAT aux: interval in milliseconds (0 = off)
+ *   CMD_LISTEN    slot: server id; payload JSON ListenConfig    bind + listen; result in the sync cell
+ *   CMD_LISTEN_FD slot: server id; aux: fd                       also accept on the binder's socket
+ *   CMD_UNLISTEN  slot: server id                                stop accepting (see ARCHITECTURE.md)
+ *   CMD_STREAM_CLOSE     slot: stream id                         drop a taken or untaken TCP/TLS stream
+ *   CMD_STREAM_NO_DELAY  slot: stream id; aux: 0 / 1
+ *   CMD_TLS_ACCEPT slot: stream id; aux: TLS context id; payload JSON {key, cert} the first time
  *
  * Worker -> main (the worker's inbound ring):
  *   EV_OPEN       payload: JSON OpenInfo                         the handshake completed
  *   EV_MSG_*      payload: message bytes (or a fragment)         aux: total length on FIRST
  *   EV_CLOSED     payload: JSON CloseInfo                        aux: close code (-1 = not clean); last
  *                                                                record of the slot: main may reuse it
+ *   EV_INCOMING      slot: stream id; aux: server id; payload JSON {host, port}: a TCP connection accepted
+ *   EV_STREAM_STATUS slot: stream id; aux: StreamPeerTLS status (handshake progress)
+ *   EV_STREAM_CLOSED slot: stream id; aux: 1 if by error       the stream is gone (never for a stream
+ *                                                                handed to a WebSocketPeer by CMD_ACCEPT)
  */
 export const KIND_MASK = 0xff;
 export const FLAG_FIRST = 0x100;
@@ -31,8 +41,17 @@ export const CMD_SEND_BINARY = 4;
 export const CMD_CLOSE = 5;
 export const CMD_NO_DELAY = 6;
 export const CMD_HEARTBEAT = 7;
+export const CMD_LISTEN = 8;
+export const CMD_LISTEN_FD = 9;
+export const CMD_UNLISTEN = 10;
+export const CMD_STREAM_CLOSE = 11;
+export const CMD_STREAM_NO_DELAY = 12;
+export const CMD_TLS_ACCEPT = 13;
 
 export const EV_OPEN = 16;
 export const EV_MSG_TEXT = 17;
 export const EV_MSG_BINARY = 18;
 export const EV_CLOSED = 19;
+export const EV_INCOMING = 20;
+export const EV_STREAM_STATUS = 21;
+export const EV_STREAM_CLOSED = 22;

@@ -1,0 +1,35 @@
+/**
+ * @internal How the server-side classes find each other without public back doors: a stream object
+ * (StreamPeerTCP / StreamPeerTLS) registers a StreamRef here; `WebSocketPeer.acceptStream` and
+ * `StreamPeerTLS.acceptStream` look it up. A user's look-alike object is simply not found
+ * (ERR_INVALID_PARAMETER).
+ */
+import type { PeerPool, WorkerHandle } from './peer-pool.js';
+
+/** What the pool tells a stream object (from EV_STREAM_STATUS / EV_STREAM_CLOSED). */
+export interface StreamEvents {
+  onTlsStatus(status: number): void;
+  onClosed(byError: boolean): void;
+}
+
+export interface StreamRef {
+  pool: PeerPool;
+  handle: WorkerHandle;
+  /** Stream id in its worker. */
+  id: number;
+  secure: boolean;
+  /** Can it be handed to a WebSocketPeer (or wrapped in TLS) now? */
+  usable(): boolean;
+  /** It was handed over: the stream object no longer owns the connection. */
+  consume(): void;
+}
+
+const refs = new WeakMap<object, StreamRef>();
+
+export function registerStream(obj: object, ref: StreamRef): void {
+  refs.set(obj, ref);
+}
+
+export function lookupStream(obj: unknown): StreamRef | undefined {
+  return typeof obj === 'object' && obj !== null ? refs.get(obj) : undefined;
+}

@@ -1,0 +1,183 @@
+/**
+ * Godot `TCPServer` and `StreamPeerTCP`, with the listening socket and accept() in the I/O workers.
+ *
+ * The main thread only sees handles to connections a worker holds. `listen()` answers synchronously, as
+ * in Godot: the main thread waits (Atomics.wait, bounded) for the binding worker's result; that is the
+ * one blocking call in ringsocket, done once per server.
+ */
+import { ErrorCode, StreamPeerTCPStatus } from './enums.js';
+import { getDefaultPool, type PeerPool, type WorkerHandle } from './peer-pool.js';
+import { registerStream, type StreamEvents } from './stream-ref.js';
+import { CMD_STREAM_CLOSE, CMD_STREAM_NO_DELAY } from './protocol/records.js';
+
+export interface TCPServerOptions {
+  /** The worker pool that accepts and holds this server's connections. Default: the shared pool. */
+  pool?: PeerPool;
+}
+
+/** @internal What the pool calls when a worker accepted a connection for this server. */
+export interface ServerSink {
+  enqueue(stream: StreamPeerTCP): void;
+}
+
+/**
+ * Godot `StreamPeerTCP` as the server side sees it: a TCP connection accepted by a worker, not yet
+ * handed to a `WebSocketPeer` (or `StreamPeerTLS`). Taken or not, it is dropped if no WebSocket
+ * handshake completes within the pool's `handshakeTimeout`.
+ */
+export class StreamPeerTCP implements StreamEvents {
+  readonly #pool: PeerPool;
+  readonly #handle: WorkerHandle;
+  readonly #id: number;
+  readonly #host: string;
+  readonly #port: number;
+  #status: StreamPeerTCPStatus = StreamPeerTCPStatus.STATUS_CONNECTED;
+  #handedOver = false;
+
+  /** @internal Made by the pool; users get them from `TCPServer.takeConnection()`. */
+  constructor(pool: PeerPool, handle: WorkerHandle, id: number, host: string, port: number) {
+    this.#pool = pool;
+    this.#handle = handle;
+    this.#id = id;
+    this.#host = host;
+    this.#port = port;
+    registerStream(this, {
+      pool,
+      handle,
+      id,
+      secure: false,
+      usable: () => this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver && !handle.dead,
+      consume: () => {
+        this.#handedOver = true;
+        handle.streams.delete(id);
+      },
+    });
+  }
+
+  /** Godot `get_status()`: STATUS_CONNECTED until it is closed (NONE) or fails (ERROR). */
+  getStatus(): StreamPeerTCPStatus {
+    return this.#status;
+  }
+
+  /** Godot `get_connected_host()`. */
+  getConnectedHost(): string {
+    return this.#host;
+  }
+
+  /** Godot `get_connected_port()`. */
+  getConnectedPort(): number {
+    return this.#port;
+  }
+
+  /** Godot `poll()`: collect what the workers reported (e.g. that the connection was dropped). */
+  poll(): ErrorCode {
+    this.#pool.pump();
+    return ErrorCode.OK;
+  }
+
+  /** Godot `set_no_delay(enabled)`. */
+  setNoDelay(enabled: boolean): void {
+    if (this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver) {
+      this.#pool.push(this.#handle, this.#id, CMD_STREAM_NO_DELAY, enabled ? 1 : 0, null);
+    }
+  }
+
+  /** Godot `disconnect_from_host()`: close the connection (if not handed over). */
+  disconnectFromHost(): void {
+    if (this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver) {
+      this.#pool.push(this.#handle, this.#id, CMD_STREAM_CLOSE, 0, null);
+      this.#handle.streams.delete(this.#id);
+    }
+    this.#status = StreamPeerTCPStatus.STATUS_NONE;
+  }
+
+  /** @internal */
+  onTlsStatus(): void {}
+
+  /** @internal */
+  onClosed(byError: boolean): void {
+    if (this.#handedOver) return;
+    this.#status = byError ? StreamPeerTCPStatus.STATUS_ERROR : StreamPeerTCPStatus.STATUS_NONE;
+  }
+}
+
+/**
+ * Godot `TCPServer`. `listen(port, bindAddress = "*")`; each frame `while (server.isConnectionAvailable())
+ * takeConnection()` and hand it to `WebSocketPeer.acceptStream` (or `StreamPeerTLS.acceptStream` first).
+ *
+ * `stop()` follows Godot: it stops listening and drops the connections this server accepted that were
+ * not handed to a peer yet; peers already accepted stay open (close them, or `PeerPool.close()`, which
+ * closes every connection with 1001).
+ */
+export class TCPServer implements ServerSink {
+  readonly #pool: PeerPool | null;
+  #usedPool: PeerPool | null = null;
+  #id = 0;
+  #port = 0;
+  #queue: StreamPeerTCP[] = [];
+
+  constructor(options: TCPServerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    this.#pool = options.pool ?? null;
+  }
+
+  /**
+   * Godot `listen(port, bind_address = "*")`. Port 0 picks a free port (see `getLocalPort`). "*" listens
+   * on every IPv6 and IPv4 address.
+   * @returns OK; ERR_ALREADY_IN_USE when already listening; ERR_INVALID_PARAMETER for a bad port or
+   *   address; ERR_CANT_CREATE when the bind fails (port taken, address not local, pool closed).
+   */
+  listen(port: number, bindAddress = '*'): ErrorCode {
+    if (this.#id !== 0) return ErrorCode.ERR_ALREADY_IN_USE;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (typeof bindAddress !== 'string' || bindAddress === '') return ErrorCode.ERR_INVALID_PARAMETER;
+    const pool = this.#pool ?? getDefaultPool();
+    const r = pool.listenServer(this, port, bindAddress);
+    if (r.code !== ErrorCode.OK) return r.code;
+    this.#usedPool = pool;
+    this.#id = r.serverId;
+    this.#port = r.port;
+    return ErrorCode.OK;
+  }
+
+  /** Godot `is_listening()`. */
+  isListening(): boolean {
+    return this.#id !== 0;
+  }
+
+  /** Godot `get_local_port()`: the bound port (0 when not listening). */
+  getLocalPort(): number {
+    return this.#port;
+  }
+
+  /** Godot `is_connection_available()`: collects what the workers accepted, then looks. */
+  isConnectionAvailable(): boolean {
+    if (this.#id === 0) return false;
+    this.#usedPool!.pump();
+    const q = this.#queue;
+    while (q.length !== 0 && q[0]!.getStatus() !== StreamPeerTCPStatus.STATUS_CONNECTED) q.shift();
+    return q.length !== 0;
+  }
+
+  /** Godot `take_connection()`: the next accepted connection, or null. */
+  takeConnection(): StreamPeerTCP | null {
+    if (!this.isConnectionAvailable()) return null;
+    return this.#queue.shift()!;
+  }
+
+  /** Godot `stop()`: stop listening; untaken and unaccepted connections are dropped. */
+  stop(): void {
+    if (this.#id === 0) return;
+    this.#usedPool!.unlistenServer(this.#id);
+    for (const s of this.#queue) s.onClosed(false);
+    this.#queue = [];
+    this.#id = 0;
+    this.#port = 0;
+  }
+
+  /** @internal */
+  enqueue(stream: StreamPeerTCP): void {
+    if (this.#id === 0) return;
+    this.#queue.push(stream);
+  }
+}
