@@ -48,6 +48,7 @@ export class PeerEndpoint {
 
   consumedBytes = 0;
   consumedMsgs = 0;
+  #publishedMsgs = 0;
   acceptedBytes = 0;
   acceptedMsgs = 0;
 
@@ -111,23 +112,34 @@ export class PeerEndpoint {
 
   // ---- from the facade ----
 
-  /** Take the packet at `head` (caller checked `available() > 0`). Returns credit to the worker. */
+  /**
+   * Take the packet at `head` (caller checked `available() > 0`). Credit goes back to the worker once
+   * per burst: when the visible queue is drained, and on every `poll()` (see `publishCredit`).
+   */
   take(): Uint8Array {
     const i = this.head;
     const p = this.packets[i]!;
     this.packets[i] = undefined;
     this.head = i + 1;
+    this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
+    this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
+    if (this.head === this.visibleTail) this.publishCredit();
     if (this.head > 1024 && this.head * 2 > this.packets.length) this.#compact();
-    if (this.arrived !== ARRIVED_CLOSED && this.handle !== null) {
-      const slots = this.handle.slots;
-      this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
-      this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
-      Atomics.store(slots, this.base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
-      Atomics.store(slots, this.base + SLOT_IN_CONSUMED_MSGS, this.consumedMsgs | 0);
-      // Stored our counters, now look at the flag; the worker stores the flag, then looks at ours.
-      if (Atomics.load(slots, this.base + SLOT_IN_WAITING) !== 0) this.pool!.wake(this.handle);
-    }
     return p;
+  }
+
+  /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */
+  publishCredit(): void {
+    const h = this.handle;
+    if (h === null || this.arrived === ARRIVED_CLOSED) return;
+    const slots = h.slots;
+    const base = this.base;
+    if (this.#publishedMsgs === this.consumedMsgs) return;
+    this.#publishedMsgs = this.consumedMsgs;
+    Atomics.store(slots, base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
+    Atomics.store(slots, base + SLOT_IN_CONSUMED_MSGS, this.consumedMsgs | 0);
+    // Stored our counters, now look at the flag; the worker stores the flag, then looks at ours.
+    if (Atomics.load(slots, base + SLOT_IN_WAITING) !== 0) this.pool!.wake(h);
   }
 
   textAt(i: number): boolean {

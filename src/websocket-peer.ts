@@ -287,6 +287,7 @@ export class WebSocketPeer {
         this.#failure = ep.closeInfo?.error ?? '';
       }
       ep.reveal();
+      ep.publishCredit();
     }
     pool.flush();
   }
