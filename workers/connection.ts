@@ -303,6 +303,24 @@ export class Connection {
     this.#heardSinceBeat = true;
   }
 
+  // ---- write batching ----
+
+  corked = false;
+
+  cork(): boolean {
+    const sock = this.#socket();
+    if (sock === null || this.socketClosed) return false;
+    sock.cork();
+    this.corked = true;
+    return true;
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.#socket()?.uncork();
+  }
+
   // ---- backpressure ----
 
   pauseReading(): void {

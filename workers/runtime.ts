@@ -114,6 +114,7 @@ export class WorkerRuntime {
   drainCommands(): void {
     const c = this.outbound;
     if (!c.begin()) return;
+    const corked = this.#corked;
     while (c.next()) {
       const kind = c.kind & KIND_MASK;
       const slot = c.slot;
@@ -121,7 +122,11 @@ export class WorkerRuntime {
         case CMD_SEND_TEXT:
         case CMD_SEND_BINARY: {
           const conn = this.conns[slot];
-          if (conn !== undefined) conn.sendFragment(c.viewPayload(), kind === CMD_SEND_BINARY, c.kind, c.aux);
+          if (conn !== undefined) {
+            // Batch: every frame for this socket in this burst leaves in one writev at the uncork below.
+            if (!conn.corked && conn.cork()) corked.push(conn);
+            conn.sendFragment(c.viewPayload(), kind === CMD_SEND_BINARY, c.kind, c.aux);
+          }
           break;
         }
         case CMD_CONNECT: {
@@ -171,7 +176,11 @@ export class WorkerRuntime {
       }
     }
     c.release();
+    for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+    corked.length = 0;
   }
+
+  readonly #corked: Connection[] = [];
 
   #open(slot: number, make: (rt: WorkerRuntime, slot: number) => Connection): void {
     if (this.conns[slot] !== undefined) {
