@@ -285,7 +285,9 @@ export class Connection {
   beat(): void {
     const ws = this.ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN) return;
-    if (this.#heardSinceBeat) {
+    // While we paused reading (our consumer is slow), frames wait in the kernel unread: silence is
+    // ours, not the peer's, so it does not count against it.
+    if (this.#heardSinceBeat || this.#readingPaused) {
       this.#heardSinceBeat = false;
       this.#missedBeats = 0;
     } else if (++this.#missedBeats >= 2) {
