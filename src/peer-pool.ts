@@ -120,6 +120,8 @@ function resolveOptions(o: PeerPoolOptions): Resolved {
 }
 
 const WORKER_URL = new URL('../workers/io-worker.js', import.meta.url);
+/** Most milliseconds `listen()` blocks waiting for the binding worker's answer (it may still be booting). */
+const LISTEN_WAIT_MS = 10_000;
 /** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
 const MAX_BOOT_FAILURES = 3;
 
@@ -356,8 +358,10 @@ export class PeerPool {
     const cfg: ListenConfig = { port, host };
     this.push(binder, serverId, CMD_LISTEN, 0, encodeJson(cfg));
     this.flush();
-    // Bounded: a worker that is still starting answers within its boot time.
-    const r = Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, this.#o.handshakeTimeout);
+    // Bounded: a worker that is still starting answers within its boot time (300-500 ms on a busy
+    // 2-core machine). Not tied to handshakeTimeout: a pool with a short one (e.g. 500 ms) made right
+    // before listen() would time out while its worker boots, and fail with ERR_CANT_CREATE.
+    const r = Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, Math.max(LISTEN_WAIT_MS, this.#o.handshakeTimeout));
     if (r === 'timed-out') return fail(ErrorCode.ERR_CANT_CREATE);
     const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
     if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);

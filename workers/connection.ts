@@ -175,7 +175,10 @@ export class Connection {
     this.selectedProtocol = verdict.protocol;
     this.requestedUrl = verdict.url;
     // ws's own server path: a WebSocket made with a null address is the server end of a socket.
-    const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true } as WebSocket.ClientOptions);
+    // closeTimeout: ws only defaults it for clients; left undefined, its server-side close timer fires
+    // after 1 ms and destroys the socket before the peer's answer, so every close we start would end
+    // unclean (-1). Ours (closeTimedOut, CLOSE_TIMEOUT) fires first; ws's is only a backstop.
+    const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true, closeTimeout: this.rt.closeTimeoutMs + 1000 } as WebSocket.ClientOptions);
     this.attach(ws);
     // setSocket emits 'open' synchronously (→ EV_OPEN) and starts reading the frames after the head.
     (ws as unknown as { setSocket(s: Socket, head: Buffer, o: object): void }).setSocket(sock, buf.subarray(end), {
