@@ -340,7 +340,7 @@ export class PeerPool {
 
   // ---- servers ----------------------------------------------------------------------------------
 
-  readonly #servers = new Map<number, ServerSink>();
+  readonly #servers = new Map<number, { sink: ServerSink; binder: WorkerHandle }>();
   #nextServerId = 1;
 
   /**
@@ -372,19 +372,28 @@ export class PeerPool {
       h.listening++;
       h.updateRef();
     }
-    this.#servers.set(serverId, sink);
+    this.#servers.set(serverId, { sink, binder });
     return { code: ErrorCode.OK, serverId, port: boundPort };
   }
 
-  /** @internal Stop accepting for `serverId` in every worker. */
+  /**
+   * @internal Stop accepting for `serverId` in every worker. Waits (bounded) for the binder to close the
+   * listening socket, so that no connection is accepted after `TCPServer.stop()` returns.
+   */
   unlistenServer(serverId: number): void {
-    if (!this.#servers.delete(serverId)) return;
+    const s = this.#servers.get(serverId);
+    if (s === undefined) return;
+    this.#servers.delete(serverId);
+    const binder = s.binder;
+    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
     for (const h of this.#handles) {
       if (h.dead) continue;
       this.push(h, serverId, CMD_UNLISTEN, 0, null);
       if (h.listening > 0) h.listening--;
       h.updateRef();
     }
+    this.flush();
+    if (!binder.dead) Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, LISTEN_WAIT_MS);
   }
 
   /** Why the pool refuses new peers ("" if it does not). */
@@ -525,8 +534,8 @@ export class PeerPool {
       const info = decodeJson<IncomingInfo>(payload);
       const stream = new StreamPeerTCP(this, h, id, info.host, info.port);
       h.streams.set(id, stream);
-      const sink = this.#servers.get(aux);
-      if (sink !== undefined) sink.enqueue(stream);
+      const server = this.#servers.get(aux);
+      if (server !== undefined) server.sink.enqueue(stream);
       else stream.disconnectFromHost();
     } else if (kind === EV_STREAM_STATUS) {
       h.streams.get(id)?.onTlsStatus(aux);

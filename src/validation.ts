@@ -18,15 +18,20 @@ export function isToken(s: string): boolean {
   return TOKEN.test(s);
 }
 
+/** RFC 9110 §5.5 field-value characters: visible ASCII, space, tab, obs-text. No CR, LF, NUL or other controls. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /**
- * Parse one `Name: value` handshake header line. Null if the name is not a token, or if the line holds
- * CR, LF or NUL anywhere — header injection must be impossible.
+ * Parse one `Name: value` handshake header line. Null if the name is not a token (no space before the
+ * colon, RFC 9110 §5.1), or if the value holds a character a field value may not (CR, LF, NUL or any other
+ * control) — header injection must be impossible.
  */
 export function parseHeaderLine(line: string): [string, string] | null {
-  if (/[\r\n\0]/.test(line)) return null;
   const colon = line.indexOf(':');
   if (colon <= 0) return null;
-  const name = line.slice(0, colon).trim();
+  const name = line.slice(0, colon);
   if (!isToken(name)) return null;
-  return [name, line.slice(colon + 1).trim()];
+  const raw = line.slice(colon + 1);
+  if (!FIELD_VALUE.test(raw)) return null;
+  return [name, raw.replace(/^[ \t]+|[ \t]+$/g, '')];
 }

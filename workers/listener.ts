@@ -110,7 +110,10 @@ export class ServerSide {
       this.#servers.delete(serverId);
       s.server.removeAllListeners('connection');
       if (s.binder) {
+        // libuv closes the fd inside uv_close, so the port is free when close() returns: answer now
+        // (TCPServer.stop() waits for it, as Godot's stop() is synchronous).
         s.server.close();
+        this.#reply(SYNC_OK, 0, -1);
       } else {
         // Closing this handle would close the shared fd number a second time (it may already belong
         // to another socket by then). Keep it inert: any straggler accepted before the binder's close
