@@ -79,6 +79,8 @@ export class RingProducer extends RingView {
    * the consumer until `publish()`.
    */
   reserve(len: number, slot: number, kind: number, aux: number): number {
+    // A record larger than this could never fit; callers fragment first. Fail loudly, never spin.
+    if (len > this.maxRecordPayload) throw new RangeError(`ring record of ${len} bytes exceeds maxRecordPayload ${this.maxRecordPayload}`);
     const need = REC_HEADER_BYTES + alignRecord(len);
     let w = this.#write;
     let off = w & this.mask;

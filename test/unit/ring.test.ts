@@ -74,6 +74,13 @@ describe('allocRing', () => {
     expect(allocRing(4096)).toBeInstanceOf(SharedArrayBuffer);
   });
 
+  it('reserve refuses a record larger than maxRecordPayload with a RangeError (it could never fit)', () => {
+    const sab = allocRing(4096);
+    const p = new RingProducer(sab);
+    expect(() => p.reserve(p.maxRecordPayload + 1, 0, 1, 0)).toThrow(RangeError);
+    expect(p.reserve(p.maxRecordPayload, 0, 1, 0)).toBeGreaterThanOrEqual(0);
+  });
+
   it('maxRecordPayload is a quarter of the capacity, on both halves', () => {
     for (const cap of [4096, 8192, 1 << 16, 1 << 22]) {
       const { p, c } = ring(cap);
