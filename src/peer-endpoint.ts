@@ -36,10 +36,13 @@ export class PeerEndpoint {
   /** The user dropped it locally (negative close, close while connecting): ignore further data. */
   detached = false;
 
-  // Inbound queue: packets[head..] with their text flags; the facade exposes [head, visibleTail).
-  packets: (Uint8Array | undefined)[] = [];
-  texts: boolean[] = [];
+  // Inbound queue: a power-of-two circular buffer indexed by free-running counters (no shifting, no
+  // splicing): packets [head, tail) have arrived, [head, visibleTail) are readable (as of the last poll).
+  #packets: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(16).fill(undefined);
+  #texts = new Uint8Array(16);
+  #mask = 15;
   head = 0;
+  tail = 0;
   /** End of what the user may read: packets that had arrived at the last `poll()`. */
   visibleTail = 0;
   #assembling: Uint8Array | null = null;
@@ -82,8 +85,7 @@ export class PeerEndpoint {
     const flags = c.kind;
     if ((flags & FLAG_FIRST) !== 0) {
       if ((flags & FLAG_LAST) !== 0) {
-        this.packets.push(c.copyPayload());
-        this.texts.push(isText);
+        this.#push(c.copyPayload(), isText);
         return;
       }
       // First fragment of a message larger than one record: c.aux is its total length.
@@ -96,10 +98,33 @@ export class PeerEndpoint {
     buf.set(c.viewPayload(), this.#assembled);
     this.#assembled += c.len;
     if ((flags & FLAG_LAST) !== 0) {
-      this.packets.push(buf);
-      this.texts.push(this.#assemblingText);
+      this.#push(buf, this.#assemblingText);
       this.#assembling = null;
     }
+  }
+
+  #push(p: Uint8Array, isText: boolean): void {
+    if (this.tail - this.head > this.#mask) this.#grow();
+    const i = this.tail & this.#mask;
+    this.#packets[i] = p;
+    this.#texts[i] = isText ? 1 : 0;
+    this.tail++;
+  }
+
+  #grow(): void {
+    const old = this.#packets;
+    const oldTexts = this.#texts;
+    const oldMask = this.#mask;
+    const size = (oldMask + 1) * 2;
+    const packets = new Array<Uint8Array | undefined>(size).fill(undefined);
+    const texts = new Uint8Array(size);
+    for (let k = this.head; k < this.tail; k++) {
+      packets[k & (size - 1)] = old[k & oldMask];
+      texts[k & (size - 1)] = oldTexts[k & oldMask]!;
+    }
+    this.#packets = packets;
+    this.#texts = texts;
+    this.#mask = size - 1;
   }
 
   onClosed(code: number, info: CloseInfo): void {
@@ -117,15 +142,19 @@ export class PeerEndpoint {
    * per burst: when the visible queue is drained, and on every `poll()` (see `publishCredit`).
    */
   take(): Uint8Array {
-    const i = this.head;
-    const p = this.packets[i]!;
-    this.packets[i] = undefined;
-    this.head = i + 1;
+    const i = this.head & this.#mask;
+    const p = this.#packets[i]!;
+    this.#packets[i] = undefined;
+    this.head++;
     this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
     this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
     if (this.head === this.visibleTail) this.publishCredit();
-    if (this.head > 1024 && this.head * 2 > this.packets.length) this.#compact();
     return p;
+  }
+
+  /** Whether the next packet `take()` would return arrived as text. */
+  nextIsText(): boolean {
+    return this.#texts[this.head & this.#mask] === 1;
   }
 
   /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */
@@ -142,18 +171,6 @@ export class PeerEndpoint {
     if (Atomics.load(slots, base + SLOT_IN_WAITING) !== 0) this.pool!.wake(h);
   }
 
-  textAt(i: number): boolean {
-    return this.texts[i]!;
-  }
-
-  #compact(): void {
-    const h = this.head;
-    this.packets.splice(0, h);
-    this.texts.splice(0, h);
-    this.head = 0;
-    this.visibleTail -= h;
-  }
-
   /** Outbound payload bytes accepted and not yet written to the socket. */
   outboundBytes(): number {
     if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
@@ -167,7 +184,7 @@ export class PeerEndpoint {
 
   /** Make every packet that already arrived readable (called by `poll()`). */
   reveal(): void {
-    this.visibleTail = this.packets.length;
+    this.visibleTail = this.tail;
   }
 
   /** Packets readable now. */

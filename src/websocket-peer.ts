@@ -313,7 +313,7 @@ export class WebSocketPeer {
       this.#packetError = ErrorCode.ERR_UNAVAILABLE;
       return new Uint8Array(0);
     }
-    this.#wasString = ep.texts[ep.head]!;
+    this.#wasString = ep.nextIsText();
     this.#packetError = ErrorCode.OK;
     return ep.take();
   }
