@@ -212,6 +212,8 @@ export class ServerSide {
     clearTimeout(st.timer);
     st.socket.removeListener('error', onStreamError);
     st.socket.removeListener('close', onStreamClose);
+    // The connection owns the socket now; do not keep the Stream (and its cleared timer) alive with it.
+    delete (st.socket as TaggedSocket)[kStream];
     rt.live--; // the stream becomes a connection (counted again when opened)
     return Connection.accept(rt, slot, st.socket, cfg, st.secure, Math.max(1, st.deadlineAt - Date.now()));
   }

@@ -1,0 +1,175 @@
+/**
+ * Micro benchmarks of the data path (tinybench, one instance of each structure reused):
+ * - ring push + pop of 64 B, 1 KiB, 64 KiB records against a plain `Uint8Array.prototype.set` copy of
+ *   the same bytes (the floor: push copies the payload into the ring once);
+ *   push + pop = reserve + copy in + publish + begin/next + release, no copy out; the same copy into a
+ *   SharedArrayBuffer is shown too;
+ * - the main thread's copy out, `RingConsumer.copyPayload` (slice out of the SharedArrayBuffer: one
+ *   allocation, one copy; what `getPacket()` hands to the user), at 64 B and 1 KiB;
+ * - why piscina is not the data path: a piscina `run()` round trip of a 64 B payload to a trivial worker
+ *   task against one ring push + pop.
+ *
+ * Fast cases loop `inner` times per tinybench call (one timestamp pair costs more than one 64 B push);
+ * the table reports time per operation.
+ *
+ * Usage: node dist/bench/micro/ring.bench.js [--time MS]
+ */
+import { fileURLToPath } from 'node:url';
+import { Bench, type Task } from 'tinybench';
+import { Piscina } from 'piscina';
+import { allocRing, RingConsumer, RingProducer } from '../../src/protocol/ring.js';
+import { argInt, isMain } from '../common.js';
+
+export interface MicroCase {
+  name: string;
+  /** Mean ns per operation, median ns per operation, relative margin of error (%), tinybench samples. */
+  nsPerOp: number;
+  p50NsPerOp: number;
+  rme: number;
+  samples: number;
+}
+
+export interface MicroRatio {
+  /** Ratio of the two cases' median ns per operation. */
+  what: string;
+  ratio: number;
+}
+
+export interface MicroResult {
+  cases: MicroCase[];
+  ratios: MicroRatio[];
+}
+
+const SIZES: [string, number][] = [
+  ['64 B', 64],
+  ['1 KiB', 1024],
+  ['64 KiB', 65536],
+];
+
+/** Operations per tinybench call, by payload size: enough to dwarf the timer, few enough to sample. */
+function innerFor(size: number): number {
+  return size <= 64 ? 512 : size <= 1024 ? 128 : 4;
+}
+
+function pattern(size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 0xff;
+  return b;
+}
+
+export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: string) => void = console.log): Promise<MicroResult> {
+  const time = opts.timeMs ?? 300;
+  const bench = new Bench({ name: 'ring', time, warmupTime: Math.min(100, time), iterations: 16, warmupIterations: 4 });
+  const inner = new Map<string, number>();
+  const add = (name: string, n: number, fn: () => unknown) => {
+    inner.set(name, n);
+    bench.add(name, fn);
+  };
+
+  // One ring for everything: 1 MiB, so a 64 KiB record fits (records up to capacity / 4).
+  const sab = allocRing(1 << 20);
+  const producer = new RingProducer(sab);
+  const consumer = new RingConsumer(sab);
+  let sink = 0;
+
+  for (const [label, size] of SIZES) {
+    const src = pattern(size);
+    const dst = new Uint8Array(size);
+    const n = innerFor(size);
+    add(`ring push+pop ${label}`, n, () => {
+      for (let i = 0; i < n; i++) {
+        if (!producer.push(3, 1, size, src)) throw new Error('ring full: the consumer side lost records');
+        producer.publish();
+        consumer.begin();
+        consumer.next();
+        sink += consumer.len;
+        consumer.release();
+      }
+    });
+    add(`Uint8Array.set ${label} (floor)`, n, () => {
+      for (let i = 0; i < n; i++) {
+        dst.set(src);
+        sink += dst[i & (size - 1)]!;
+      }
+    });
+    // The same copy into shared memory, as push does: V8 copies into a SharedArrayBuffer with relaxed
+    // atomic stores, not memcpy, so part of the ring's cost over the floor is this, not the framing.
+    const sharedDst = new Uint8Array(new SharedArrayBuffer(size));
+    add(`Uint8Array.set ${label} into SAB`, n, () => {
+      for (let i = 0; i < n; i++) {
+        sharedDst.set(src);
+        sink += sharedDst[i & (size - 1)]!;
+      }
+    });
+  }
+
+  // copyPayload: one record stays current (never released); each call is one slice out of shared memory.
+  for (const [label, size] of SIZES.slice(0, 2)) {
+    const ring = allocRing(1 << 16);
+    const c = new RingConsumer(ring);
+    const p = new RingProducer(ring);
+    p.push(0, 1, size, pattern(size));
+    p.publish();
+    c.begin();
+    c.next();
+    const n = innerFor(size);
+    add(`copyPayload ${label} (getPacket's copy)`, n, () => {
+      for (let i = 0; i < n; i++) sink += c.copyPayload().byteLength;
+    });
+  }
+
+  // piscina: new URL(...) resolves beside the compiled file, dist/bench/micro/piscina-echo-task.js.
+  const piscina = new Piscina({
+    filename: fileURLToPath(new URL('./piscina-echo-task.js', import.meta.url)),
+    minThreads: 1,
+    maxThreads: 1,
+  });
+  const payload64 = pattern(64);
+  // Start the worker before timing.
+  await piscina.run(payload64);
+  const piscinaName = 'piscina run() round trip 64 B';
+  inner.set(piscinaName, 1);
+  bench.add(piscinaName, async () => {
+    const r = (await piscina.run(payload64)) as Uint8Array;
+    sink += r.byteLength;
+  });
+
+  try {
+    await bench.run();
+  } finally {
+    await piscina.destroy();
+  }
+  if (sink === 0) log('(sink 0)');
+
+  const cases: MicroCase[] = bench.tasks.map((t: Task) => {
+    const r = t.result;
+    const n = inner.get(t.name) ?? 1;
+    if (r.state !== 'completed') throw new Error(`micro case "${t.name}" ${r.state}${r.state === 'errored' ? `: ${r.error.message}` : ''}`);
+    return { name: t.name, nsPerOp: (r.latency.mean * 1e6) / n, p50NsPerOp: (r.latency.p50 * 1e6) / n, rme: r.latency.rme, samples: r.latency.samplesCount };
+  });
+  const byName = new Map(cases.map((c) => [c.name, c]));
+  // Ratios of medians: on a shared 2-core machine a preempted sample inflates the mean, not the median.
+  const ns = (name: string) => byName.get(name)!.p50NsPerOp;
+  const ratios: MicroRatio[] = [];
+  for (const [label] of SIZES) {
+    ratios.push({ what: `ring push+pop ${label} / Uint8Array.set ${label}`, ratio: ns(`ring push+pop ${label}`) / ns(`Uint8Array.set ${label} (floor)`) });
+  }
+  ratios.push({ what: 'piscina run() 64 B / ring push+pop 64 B', ratio: ns(piscinaName) / ns('ring push+pop 64 B') });
+
+  log(`micro (tinybench, ~${time} ms per case; ns per operation):`);
+  console.table(
+    cases.map((c) => ({
+      case: c.name,
+      'ns/op (mean)': Number(c.nsPerOp.toFixed(1)),
+      'ns/op (p50)': Number(c.p50NsPerOp.toFixed(1)),
+      'rme %': Number(c.rme.toFixed(2)),
+      samples: c.samples,
+    })),
+  );
+  for (const r of ratios) log(`  ${r.what} (medians): ${r.ratio.toFixed(2)}x`);
+  return { cases, ratios };
+}
+
+if (isMain(import.meta.url)) {
+  await runRingBench({ timeMs: argInt(process.argv.slice(2), 'time', 300) });
+}

@@ -1,0 +1,74 @@
+/**
+ * Benchmark runner: the micro benchmarks (bench/micro), then the end-to-end acceptance benchmark
+ * (bench/e2e/main-thread-cost), then a summary.
+ *
+ * Usage: npm run bench [-- --scope micro|e2e|all] [--quick] [--strict] [main-thread-cost options]
+ *   --scope   what to run (default all)
+ *   --quick   shorter: micro cases ~100 ms, e2e 300,000 messages x 3 reps
+ *   --strict  exit 1 when the e2e target is missed
+ *   --no-json do not write result files
+ * Results: bench/results/<timestamp>-main-thread-cost.json and <timestamp>-micro-ring.json.
+ */
+import { argValue, machineInfo, writeResult } from './common.js';
+import { runRingBench, type MicroResult } from './micro/ring.bench.js';
+import { optionsFromArgv, runMainThreadCost, type MainThreadCostResult } from './e2e/main-thread-cost.js';
+import { runConnections, type ConnectionsResult } from './e2e/connections.js';
+
+const argv = process.argv.slice(2);
+const scope = argValue(argv, 'scope') ?? 'all';
+if (scope !== 'micro' && scope !== 'e2e' && scope !== 'all') throw new TypeError(`--scope must be micro, e2e or all; got ${scope}`);
+const quick = argValue(argv, 'quick') !== undefined;
+const machine = machineInfo();
+console.log(
+  `ringsocket benchmarks: scope ${scope}${quick ? ', quick' : ''}; node ${machine.node}, ${machine.cpuModel}, ${machine.cores} cores, ` +
+    `load average ${machine.loadAvg.join(' ')}`,
+);
+
+const t0 = performance.now();
+let micro: MicroResult | null = null;
+let e2e: MainThreadCostResult | null = null;
+let conns: ConnectionsResult | null = null;
+
+if (scope !== 'e2e') {
+  console.log('\n== micro: bench/micro/ring.bench ==');
+  micro = await runRingBench({ timeMs: quick ? 100 : 300 });
+  if (argValue(argv, 'no-json') === undefined) {
+    const file = writeResult('micro-ring', { bench: 'micro-ring', date: new Date().toISOString(), machine, quick, ...micro });
+    console.log(`  results: ${file}`);
+  }
+}
+if (scope !== 'micro') {
+  console.log('\n== e2e: bench/e2e/main-thread-cost ==');
+  e2e = await runMainThreadCost(optionsFromArgv(argv, quick));
+  console.log('\n== e2e: bench/e2e/connections ==');
+  conns = await runConnections({ ...(quick ? { connections: 2000, reps: 1 } : {}), writeJson: argValue(argv, 'no-json') === undefined });
+}
+
+console.log(`\n== summary (${((performance.now() - t0) / 1000).toFixed(0)} s; load average now ${machineInfo().loadAvg.join(' ')}) ==`);
+if (micro !== null) {
+  const c = new Map(micro.cases.map((x) => [x.name, x]));
+  const med = (n: string) => `${c.get(n)!.p50NsPerOp.toFixed(1)} ns`;
+  console.log(`micro (medians per operation):`);
+  for (const size of ['64 B', '1 KiB', '64 KiB']) {
+    console.log(`  ring push+pop ${size.padEnd(6)} ${med(`ring push+pop ${size}`).padStart(10)}   floor (Uint8Array.set) ${med(`Uint8Array.set ${size} (floor)`).padStart(10)}`);
+  }
+  console.log(`  copyPayload 64 B ${med("copyPayload 64 B (getPacket's copy)")}, 1 KiB ${med("copyPayload 1 KiB (getPacket's copy)")}`);
+  for (const r of micro.ratios) console.log(`  ${r.what}: ${r.ratio.toFixed(2)}x`);
+}
+if (e2e !== null) {
+  const s = e2e.summary;
+  console.log(`e2e main-thread CPU per ${e2e.options.size} B message (median of ${e2e.options.reps}, ${e2e.options.count.toLocaleString('en-US')} messages per run):`);
+  for (const impl of e2e.options.impls) {
+    const x = s[impl]!;
+    console.log(`  ${impl.padEnd(16)} main ${x.mainNsPerMsg.median.toFixed(0).padStart(5)} ns/msg   process ${x.processNsPerMsg.median.toFixed(0).padStart(5)} ns/msg`);
+  }
+  if (e2e.pass !== null) {
+    console.log(`  ws/ringsocket main-thread ratio, paced poll ${e2e.ratioPacedMain.toFixed(2)}x (flat-out spin, for diagnosis: ${e2e.ratioMain.toFixed(2)}x)`);
+    console.log(`${e2e.pass ? 'PASS' : 'FAIL'}: ringsocket main-thread CPU per message at least ${e2e.options.target}x lower than ws (measured ${e2e.ratioPacedMain.toFixed(2)}x)`);
+  }
+  if (e2e.file !== undefined) console.log(`  results: ${e2e.file}`);
+}
+if (conns !== null) {
+  console.log(`connections: ${conns.allHeld ? 'all held and echoed' : 'PROBLEMS'}; RSS per connection ringsocket/ws-main ${conns.ratioRssPerConn.toFixed(2)}x`);
+}
+if (argValue(argv, 'strict') !== undefined && (e2e?.pass === false || conns?.allHeld === false)) process.exitCode = 1;
