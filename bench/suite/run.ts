@@ -1,0 +1,179 @@
+/**
+ * The side-by-side benchmark suite (issue 4): ringsocket against ws-main, uws-main and
+ * ws-worker-postmessage, each server in its own process, load from separate processes.
+ *
+ * ```
+ *  run.js ──fork──► server.js <impl> <mode>     (one per run, killed after it)
+ *         ──fork──► load.js × n                  (raw sockets, pre-built masked frames, HDR histograms)
+ *  for each scenario variant, for each repetition, every implementation once — the order rotates
+ *  with the repetition, so no implementation always runs first (or last, on a warmer machine).
+ * ```
+ * Writes bench/results/<time>-suite[-quick].json (machine facts, options, every run's figures) and
+ * regenerates bench/RESULTS.md with tables and SVG charts (report.ts).
+ *
+ * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
+ *          [--rs-loop immediate|paced] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
+ *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
+ * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
+ * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
+ * (the servers then exit cleanly instead of being killed).
+ */
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { fmtNum, isMain, machineFacts, openFilesLimit, REPO_ROOT, tryRaiseFdLimit } from './common.js';
+import { SERVER_IMPLS, type RsLoop, type ServerImpl } from './protocol.js';
+import { writeSuiteResult, type SuiteResult, type VariantInfo } from './results.js';
+import { runOne, SCENARIO_IDS, variantsOf, type RunResult, type ScenarioId, type SuiteOptions, type Variant } from './scenarios.js';
+import { variantTable, writeReport } from './report.js';
+
+function flag(argv: string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === `--${name}`) {
+      const next = argv[i + 1];
+      return next === undefined || next.startsWith('--') ? '' : next;
+    }
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+  }
+  return undefined;
+}
+
+function intFlag(argv: string[], name: string, dflt: number, min = 1): number {
+  const v = flag(argv, name);
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < min) throw new TypeError(`--${name} must be an integer >= ${min}, got ${v}`);
+  return n;
+}
+
+function listFlag<T extends string>(argv: string[], name: string, allowed: readonly T[]): T[] {
+  const v = flag(argv, name);
+  if (v === undefined || v === '') return [...allowed];
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const s of items) if (!allowed.includes(s as T)) throw new TypeError(`--${name}: unknown '${s}' (one of ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+export function parseOptions(argv: string[]): SuiteOptions & { report: boolean } {
+  const quick = flag(argv, 'quick') !== undefined;
+  const rsLoop = flag(argv, 'rs-loop');
+  if (rsLoop !== undefined && rsLoop !== 'immediate' && rsLoop !== 'paced') throw new TypeError(`--rs-loop must be immediate or paced, got ${rsLoop}`);
+  const cpuProf = flag(argv, 'cpu-prof');
+  const s5 = flag(argv, 's5-conns');
+  const s5Conns = s5 === undefined || s5 === '' ? (quick ? [5_000] : [10_000, 50_000]) : s5.split(',').map((x) => Number(x.replace(/_/g, '')));
+  if (s5Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s5-conns must be positive integers, got ${s5}`);
+  return {
+    scenarios: listFlag(argv, 'scenario', SCENARIO_IDS),
+    servers: listFlag(argv, 'servers', SERVER_IMPLS),
+    reps: intFlag(argv, 'reps', quick ? 1 : 3),
+    quick,
+    rsLoop: rsLoop as RsLoop | undefined,
+    pacedMs: intFlag(argv, 'paced-ms', 1),
+    rsThreads: intFlag(argv, 'rs-threads', 0, 0),
+    s5Conns,
+    rssLimitMiB: intFlag(argv, 'rss-limit-mib', 4096),
+    floodBatch: intFlag(argv, 'flood-batch', 0, 0),
+    cpuProfDir: cpuProf === undefined ? '' : path.resolve(cpuProf === '' ? 'prof' : cpuProf),
+    report: flag(argv, 'no-report') === undefined,
+  };
+}
+
+/** One line per run for the console. */
+function runLine(v: Variant, r: RunResult): string {
+  const tag = `${v.scenario}${v.name !== '' ? ` ${v.name}` : ''}`.padEnd(13);
+  const who = `${r.impl} #${r.rep + 1}`.padEnd(26);
+  const secs = `${(r.wallMs / 1000).toFixed(1)} s`;
+  if (r.skipped !== '') return `${tag} ${who} skipped: ${r.skipped}`;
+  if (!r.ok) return `${tag} ${who} FAILED (${secs}): ${r.error}`;
+  const shown = v.metrics
+    .slice(0, 4)
+    .map((m) => `${m.label} ${fmtNum(r.metrics[m.key] ?? NaN)}`)
+    .join(', ');
+  const notes = r.detail.notes !== undefined ? ` [${r.detail.notes.join('; ')}]` : '';
+  const slow = r.detail.phasesMs !== undefined && r.wallMs > 2 * (v.warmupMs + v.measureMs) + 4000 ? ` phases ${JSON.stringify(r.detail.phasesMs)}` : '';
+  return `${tag} ${who} ${shown} (${secs})${notes}${slow}`;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const o = parseOptions(argv);
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const machine = machineFacts();
+
+  // S5 needs as many open files in the server process as connections.
+  const perProcess = openFilesLimit();
+  const maxConns = o.scenarios.includes('S5') ? Math.max(...o.s5Conns) : 0;
+  let raise = 'not needed';
+  let serverFdLimit: number | undefined;
+  if (maxConns + 1024 > perProcess) {
+    const want = maxConns + 4096;
+    const r = tryRaiseFdLimit(want);
+    raise = r.detail;
+    if (r.ok) serverFdLimit = want;
+  }
+
+  const variants = o.scenarios.flatMap((id: ScenarioId) => variantsOf(id, o));
+  const { report, ...options } = o;
+  console.log(
+    `ringsocket bench suite: ${o.scenarios.join(',')} × ${o.servers.join(',')} × ${o.reps} rep(s)${o.quick ? ' (quick)' : ''}\n` +
+      `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadavgAtStart.join(' ')}; ` +
+      `open files per process ${perProcess}${maxConns > 0 ? `; raising for S5: ${raise}` : ''}` +
+      `${machine.wsUsesBufferutil ? '; ws uses bufferutil' : ''}`,
+  );
+
+  const runs: RunResult[] = [];
+  for (const v of variants) {
+    for (let rep = 0; rep < o.reps; rep++) {
+      const k = rep % o.servers.length;
+      const order: ServerImpl[] = [...o.servers.slice(k), ...o.servers.slice(0, k)];
+      for (const impl of order) {
+        let r: RunResult;
+        if (v.scenario === 'S5' && serverFdLimit === undefined && v.conns + 64 > perProcess) {
+          // Not startable: say why without spawning anything.
+          r = { scenario: v.scenario, variant: v.name, impl, rep, ok: false, error: '', metrics: {}, detail: {}, wallMs: 0, skipped: '' };
+          r.skipped = `server open-files limit ${perProcess} < ${v.conns} connections (raising it: ${raise})`;
+        } else {
+          r = await runOne(v, impl, rep, options, v.scenario === 'S5' ? serverFdLimit : undefined);
+          if (r.skipped !== '' && v.scenario === 'S5') r.skipped += ` (raising it: ${raise})`;
+        }
+        runs.push(r);
+        console.log(runLine(v, r));
+      }
+    }
+  }
+
+  const variantInfos: VariantInfo[] = variants.map((v) => ({
+    scenario: v.scenario,
+    name: v.name,
+    title: v.title,
+    metrics: v.metrics,
+    headline: v.headline,
+    params: { conns: v.conns, mode: v.mode, rsLoop: v.rsLoop, load: v.load, warmupMs: v.warmupMs, measureMs: v.measureMs },
+  }));
+  const result: SuiteResult = {
+    kind: 'ringsocket-bench-suite',
+    version: 1,
+    startedAt,
+    durationMs: performance.now() - t0,
+    command: `node ${path.relative(REPO_ROOT, process.argv[1] ?? '')} ${argv.join(' ')}`.trim(),
+    machine,
+    loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+    options,
+    fdLimit: { perProcess, raise },
+    variants: variantInfos,
+    runs,
+  };
+  const file = writeSuiteResult(result);
+  console.log('');
+  for (const v of variantInfos) console.log(`${v.title}\n\n${variantTable(result, v)}\n`);
+  console.log(`results: ${path.relative(process.cwd(), file)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  if (report) console.log(`report: ${path.relative(process.cwd(), writeReport())}`);
+}
+
+if (isMain(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

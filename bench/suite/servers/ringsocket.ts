@@ -1,0 +1,104 @@
+/**
+ * ringsocket as a user would run it: a TCPServer, every accepted stream handed to a WebSocketPeer
+ * with acceptStream, and the main thread polling every peer in a loop (Godot's server loop).
+ *
+ * Outside tick mode the loop is either flat out (`immediate`: setImmediate between passes) or
+ * `paced` (one pass every pacedMs). In tick mode nothing runs between ticks: each tick's ingest()
+ * accepts, polls and drains every peer once.
+ */
+import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer } from '../../../src/index.js';
+import type { ServerConfig, ServerCounters } from '../protocol.js';
+import type { Backend } from './backend.js';
+
+interface Entry {
+  peer: WebSocketPeer;
+  open: boolean;
+}
+
+export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): Backend {
+  const pool = new PeerPool(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {});
+  const server = new TCPServer({ pool });
+  const entries: Entry[] = [];
+  const failures = new Map<string, number>();
+  let open = 0;
+  const echo = cfg.mode === 'echo';
+
+  const pass = (): void => {
+    while (server.isConnectionAvailable()) {
+      const stream = server.takeConnection();
+      if (stream === null) break;
+      const peer = new WebSocketPeer({ pool });
+      const code = peer.acceptStream(stream);
+      if (code === ErrorCode.OK) entries.push({ peer, open: false });
+      else failures.set(`acceptStream ${code}`, (failures.get(`acceptStream ${code}`) ?? 0) + 1);
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const p = e.peer;
+      p.poll();
+      const state = p.getReadyState();
+      if (state === State.OPEN) {
+        if (!e.open) {
+          e.open = true;
+          open++;
+          counters.opened++;
+        }
+        let n = p.getAvailablePacketCount();
+        while (n-- > 0) {
+          const pkt = p.getPacket();
+          counters.consumed++;
+          counters.consumedBytes += pkt.byteLength;
+          if (echo) {
+            if (p.send(pkt) === ErrorCode.OK) counters.echoed++;
+            else counters.sendFailed++;
+          }
+        }
+      } else if (state === State.CLOSED) {
+        if (e.open) open--;
+        counters.closed++;
+        const why = p.getFailureReason() || `code ${p.getCloseCode()}`;
+        failures.set(why, (failures.get(why) ?? 0) + 1);
+        entries[i] = entries[entries.length - 1]!;
+        entries.pop();
+        i--;
+      }
+    }
+  };
+
+  return {
+    async listen() {
+      const code = server.listen(0, '127.0.0.1');
+      if (code !== ErrorCode.OK) throw new Error(`TCPServer.listen failed: ErrorCode ${code}`);
+      if (cfg.mode !== 'tick') {
+        if (cfg.rsLoop === 'immediate') {
+          const loop = (): void => {
+            pass();
+            setImmediate(loop);
+          };
+          setImmediate(loop);
+        } else {
+          const loop = (): void => {
+            pass();
+            setTimeout(loop, cfg.pacedMs);
+          };
+          setTimeout(loop, cfg.pacedMs);
+        }
+      }
+      return server.getLocalPort();
+    },
+    openCount: () => open,
+    ingest: pass,
+    broadcast(data) {
+      for (const e of entries) {
+        if (!e.open) continue;
+        if (e.peer.send(data) === ErrorCode.OK) counters.snapshotsSent++;
+        else counters.snapshotsFailed++;
+      }
+    },
+    async extra() {
+      const stats = await pool.stats();
+      counters.received = stats.reduce((a, s) => a + s.messagesIn, 0);
+      return { threads: pool.threads, workers: stats, closeReasons: Object.fromEntries(failures) };
+    },
+  };
+}

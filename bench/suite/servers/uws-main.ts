@@ -1,0 +1,78 @@
+/**
+ * uWebSockets.js (@trufflesuite/uws-js-unofficial, the native build for Node 20) on the main thread.
+ * The package silently falls back to a `ws`-based implementation when its binary does not load; this
+ * refuses to run in that case rather than measure the fallback under uWS's name.
+ */
+import { createRequire } from 'node:module';
+import type { ServerConfig, ServerCounters } from '../protocol.js';
+import type { Backend } from './backend.js';
+
+type Uws = typeof import('@trufflesuite/uws-js-unofficial');
+type UwsSocket = import('@trufflesuite/uws-js-unofficial').WebSocket<unknown>;
+
+const require = createRequire(import.meta.url);
+
+function loadNative(): Uws {
+  const uws = require('@trufflesuite/uws-js-unofficial') as Uws;
+  if (!String(uws.App).includes('[native code]')) {
+    throw new Error('uws-main: @trufflesuite/uws-js-unofficial loaded its JavaScript fallback, not the native binary');
+  }
+  return uws;
+}
+
+/** uWS send() results (docs/index.d.ts): 1 sent, 0 buffered (backpressure), 2 dropped. */
+const DROPPED = 2;
+
+export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Backend {
+  const uws = loadNative();
+  const clients = new Set<UwsSocket>();
+  const echo = cfg.mode === 'echo';
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        uws
+          .App()
+          .ws('/*', {
+            compression: uws.DISABLED,
+            maxPayloadLength: 64 * 1024,
+            // Never drop (the default 64 KiB would drop echoes under a flood), never time out idle peers.
+            maxBackpressure: 64 * 1024 * 1024,
+            idleTimeout: 0,
+            open: (ws) => {
+              clients.add(ws);
+              counters.opened++;
+            },
+            message: (ws, message, isBinary) => {
+              counters.consumed++;
+              counters.received++;
+              counters.consumedBytes += message.byteLength;
+              if (echo) {
+                // `message` is valid during this callback only; send() copies it.
+                if (ws.send(message, isBinary) === DROPPED) counters.sendFailed++;
+                else counters.echoed++;
+              }
+            },
+            close: (ws) => {
+              clients.delete(ws);
+              counters.closed++;
+            },
+          })
+          .listen('127.0.0.1', 0, (token) => {
+            if (token === false) reject(new Error('uws-main: listen failed'));
+            else resolve(uws.us_socket_local_port(token as unknown as import('@trufflesuite/uws-js-unofficial').us_socket));
+          });
+      });
+    },
+    openCount: () => clients.size,
+    ingest() {},
+    broadcast(data) {
+      for (const ws of clients) {
+        if (ws.send(data, true) === DROPPED) counters.snapshotsFailed++;
+        else counters.snapshotsSent++;
+      }
+    },
+    async extra() {
+      return {};
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The load generator's minimal WebSocket client wire: the upgrade request, pre-built masked client
+ * frames, and a frame counter for what servers send back (unmasked, RFC 6455 §5.2).
+ *
+ * Frames are built once and reused: a client frame is header + 4-byte mask key + payload XOR key.
+ * Rebuilding or masking per message would cost the load process CPU that the servers need more.
+ */
+import { randomBytes } from 'node:crypto';
+
+const OP_BINARY = 0x2;
+
+export function upgradeRequest(host: string, port: number): Buffer {
+  const key = randomBytes(16).toString('base64');
+  return Buffer.from(
+    `GET /bench HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    'latin1',
+  );
+}
+
+/** Header length of a masked client frame with `size` payload bytes (mask key included). */
+export function clientHeaderLength(size: number): number {
+  return (size < 126 ? 2 : size < 65536 ? 4 : 10) + 4;
+}
+
+/**
+ * One masked binary frame. `payload` is plain; the result carries it masked with `mask`.
+ * Payload bytes at [off, off+n) can later be rewritten in place with `writeMasked`.
+ */
+export function buildClientFrame(payload: Uint8Array, mask: Uint8Array): Buffer {
+  const size = payload.byteLength;
+  const hl = clientHeaderLength(size);
+  const f = Buffer.allocUnsafe(hl + size);
+  f[0] = 0x80 | OP_BINARY;
+  if (size < 126) {
+    f[1] = 0x80 | size;
+  } else if (size < 65536) {
+    f[1] = 0x80 | 126;
+    f.writeUInt16BE(size, 2);
+  } else {
+    f[1] = 0x80 | 127;
+    f.writeBigUInt64BE(BigInt(size), 2);
+  }
+  f.set(mask.subarray(0, 4), hl - 4);
+  for (let i = 0; i < size; i++) f[hl + i] = payload[i]! ^ mask[i & 3]!;
+  return f;
+}
+
+/** `count` copies of `frame` back to back: one write sends a batch. */
+export function repeatFrame(frame: Buffer, count: number): Buffer {
+  const out = Buffer.allocUnsafe(frame.length * count);
+  for (let i = 0; i < count; i++) frame.copy(out, i * frame.length);
+  return out;
+}
+
+/**
+ * Write plain `bytes` into a masked frame's payload at payload offset `off` (masking them with the
+ * frame's key). Used for timestamps in latency messages.
+ */
+export function writeMasked(frame: Buffer, headerLen: number, off: number, bytes: Uint8Array): void {
+  const keyAt = headerLen - 4;
+  for (let i = 0; i < bytes.byteLength; i++) {
+    const p = off + i;
+    frame[headerLen + p] = bytes[i]! ^ frame[keyAt + (p & 3)]!;
+  }
+}
+
+/** Called for each complete server frame: opcode, the chunk holding it, payload offset and length. */
+export type FrameSink = (opcode: number, buf: Buffer, off: number, len: number) => void;
+
+/**
+ * Splits a server's byte stream into frames. Unmasked frames only (servers never mask). Copies only
+ * when a frame spans two chunks.
+ */
+export class FrameReader {
+  #rest: Buffer | null = null;
+  readonly #sink: FrameSink;
+
+  constructor(sink: FrameSink) {
+    this.#sink = sink;
+  }
+
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.#rest !== null) {
+      buf = Buffer.concat([this.#rest, chunk]);
+      this.#rest = null;
+    }
+    const end = buf.length;
+    let off = 0;
+    while (end - off >= 2) {
+      const b0 = buf[off]!;
+      let len = buf[off + 1]! & 0x7f;
+      let hl = 2;
+      if (len === 126) {
+        if (end - off < 4) break;
+        len = buf.readUInt16BE(off + 2);
+        hl = 4;
+      } else if (len === 127) {
+        if (end - off < 10) break;
+        len = Number(buf.readBigUInt64BE(off + 2));
+        hl = 10;
+      }
+      if (end - off < hl + len) break;
+      this.#sink(b0 & 0x0f, buf, off + hl, len);
+      off += hl + len;
+    }
+    if (off < end) this.#rest = buf.subarray(off);
+  }
+}
