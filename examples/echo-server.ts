@@ -38,12 +38,12 @@ import {
   StreamPeerTLS,
   StreamPeerTLSStatus,
   TCPServer,
-  TLSOptions,
   WebSocketPeer,
   WriteMode,
   type Pem,
   type StreamPeerTCP,
 } from '../src/index.js';
+import { listenOrThrow } from './listen.js';
 
 export interface EchoServerOptions {
   /** Port to listen on; 0 picks a free one (see `EchoServer.port`). Default 8080. */
@@ -114,22 +114,9 @@ interface PendingTls {
 
 /** Start the echo server; throws if it cannot listen. */
 export function startEchoServer(options: EchoServerOptions = {}): EchoServer {
-  const host = options.host ?? '127.0.0.1';
   const tickMs = options.tickMs ?? 2;
   const stopTimeoutMs = options.stopTimeoutMs ?? 3000;
-  const ownPool = options.pool === undefined;
-  const pool = options.pool ?? new PeerPool(options.threads === undefined ? {} : { threads: options.threads });
-  const tlsOptions = options.tls === undefined ? null : TLSOptions.server(options.tls.key, options.tls.cert);
-
-  const server = new TCPServer({ pool });
-  const err = server.listen(options.port ?? 8080, host);
-  if (err !== ErrorCode.OK) {
-    if (ownPool) void pool.close();
-    throw new Error(`echo server: listen(${options.port ?? 8080}, ${host}) failed: ${ErrorCode[err]}`);
-  }
-  const port = server.getLocalPort();
-  const shownHost = host === '*' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const url = `${tlsOptions === null ? 'ws' : 'wss'}://${shownHost}:${port}`;
+  const { pool, ownPool, server, tlsOptions, port, url } = listenOrThrow(options, 'echo server');
 
   let entries: Entry[] = [];
   let tlsPending: PendingTls[] = [];

@@ -28,11 +28,10 @@ import {
   State,
   StreamPeerTLS,
   StreamPeerTLSStatus,
-  TCPServer,
-  TLSOptions,
   WebSocketPeer,
   type Pem,
 } from '../src/index.js';
+import { listenOrThrow } from './listen.js';
 
 export const SNAPSHOT_HEADER_BYTES = 6;
 export const SNAPSHOT_PLAYER_BYTES = 16;
@@ -143,26 +142,13 @@ function parseInput(bytes: Uint8Array, text: boolean): { seq: number; dx: number
 }
 
 export function startGameServer(options: GameServerOptions = {}): GameServer {
-  const host = options.host ?? '127.0.0.1';
   const tickRate = options.tickRate ?? 60;
   const world = options.world ?? 1000;
   const speed = options.speed ?? 4;
   const maxInputs = options.maxInputsPerTick ?? 32;
   const stopTimeoutMs = options.stopTimeoutMs ?? 3000;
   const periodMs = 1000 / tickRate;
-  const ownPool = options.pool === undefined;
-  const pool = options.pool ?? new PeerPool(options.threads === undefined ? {} : { threads: options.threads });
-  const tlsOptions = options.tls === undefined ? null : TLSOptions.server(options.tls.key, options.tls.cert);
-
-  const server = new TCPServer({ pool });
-  const err = server.listen(options.port ?? 8080, host);
-  if (err !== ErrorCode.OK) {
-    if (ownPool) void pool.close();
-    throw new Error(`game server: listen(${options.port ?? 8080}, ${host}) failed: ${ErrorCode[err]}`);
-  }
-  const port = server.getLocalPort();
-  const shownHost = host === '*' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const url = `${tlsOptions === null ? 'ws' : 'wss'}://${shownHost}:${port}`;
+  const { pool, ownPool, server, tlsOptions, port, url } = listenOrThrow(options, 'game server');
 
   let players: Player[] = [];
   let tlsPending: StreamPeerTLS[] = [];

@@ -7,27 +7,12 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocRing, RingConsumer, RingProducer } from '../../dist/src/protocol/ring.js';
 import { RING_HEADER_BYTES, RING_READ, RING_WRITE } from '../../dist/src/protocol/layout.js';
+import { byteAt, mulberry32 } from '../helpers/prng.js';
 
 const WORKER = new URL('../fixtures/ring-worker.mjs', import.meta.url);
 const COUNT = 100_000;
 const MAX_MS = 45_000;
 
-// The same record rule as the fixture: see its header comment.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function byteAt(seq: number, i: number): number {
-  if (i < 4) return (seq >>> (8 * i)) & 0xff;
-  return (seq * 7 + i * 31 + (i >>> 8)) & 0xff;
-}
 
 function fnv(h: number, x: number): number {
   return Math.imul(h ^ x, 16777619) >>> 0;

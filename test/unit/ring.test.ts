@@ -6,27 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { allocRing, RingConsumer, RingProducer } from '../../dist/src/protocol/ring.js';
 import { REC_HEADER_BYTES, RING_HEADER_BYTES, RING_READ, RING_WRITE, alignRecord } from '../../dist/src/protocol/layout.js';
 import { EV_MSG_BINARY, FLAG_WHOLE, REC_PAD } from '../../dist/src/protocol/records.js';
+import { byteAt, mulberry32 } from '../helpers/prng.js';
 
 const KIND = EV_MSG_BINARY | FLAG_WHOLE;
 const CANARY = 0xa5;
 
-/** mulberry32: small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Expected payload byte `i` of record `seq`; the first four bytes carry `seq` (little-endian) when they fit. */
-function byteAt(seq: number, i: number): number {
-  if (i < 4) return (seq >>> (8 * i)) & 0xff;
-  return (seq * 7 + i * 31 + (i >>> 8)) & 0xff;
-}
 
 function fillPayload(dst: Uint8Array, at: number, seq: number, len: number): void {
   for (let i = 0; i < len; i++) dst[at + i] = byteAt(seq, i);
