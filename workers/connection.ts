@@ -72,6 +72,7 @@ export class Connection {
   #onWritten: (err?: Error | null) => void;
   #heartbeat: NodeJS.Timeout | null = null;
   #heardSinceBeat = true;
+  #hearing = false;
   #missedBeats = 0;
   #closeTimer: NodeJS.Timeout | null = null;
   #readingPaused = false;
@@ -222,11 +223,11 @@ export class Connection {
   attach(ws: WebSocket): void {
     this.ws = ws;
     (ws as TaggedSocket)[kConn] = this;
-    ws.on('upgrade', onUpgrade);
+    // Listeners cost memory per connection (50,000 of them): 'upgrade' only matters to a client (a server
+    // knows its socket), 'ping'/'pong' only while heartbeats are on (see setHeartbeat).
+    if (this.#raw === null && this.#accept === null) ws.on('upgrade', onUpgrade);
     ws.on('open', onOpen);
     ws.on('message', onMessage);
-    ws.on('ping', onHeard);
-    ws.on('pong', onHeard);
     ws.on('error', onError);
     ws.on('close', onClose);
   }
@@ -282,7 +283,14 @@ export class Connection {
     this.#heartbeat = null;
     this.#missedBeats = 0;
     this.#heardSinceBeat = true;
-    if (ms > 0 && !this.socketClosed) this.#heartbeat = setInterval(heartbeatTick, ms, this);
+    if (ms > 0 && !this.socketClosed) {
+      if (!this.#hearing && this.ws !== null) {
+        this.#hearing = true;
+        this.ws.on('ping', onHeard);
+        this.ws.on('pong', onHeard);
+      }
+      this.#heartbeat = setInterval(heartbeatTick, ms, this);
+    }
   }
 
   beat(): void {
