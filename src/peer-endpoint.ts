@@ -19,6 +19,9 @@ import { FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
 import type { CloseInfo, OpenInfo } from './protocol/control.js';
 import type { PeerPool, WorkerHandle } from './peer-pool.js';
 
+const NO_PACKETS: (Uint8Array | undefined)[] = [];
+const NO_TEXTS: boolean[] = [];
+
 export const ARRIVED_CONNECTING = 0;
 export const ARRIVED_OPEN = 1;
 export const ARRIVED_CLOSED = 3;
@@ -38,9 +41,10 @@ export class PeerEndpoint {
 
   // Inbound queue: a power-of-two circular buffer indexed by free-running counters (no shifting, no
   // splicing): packets [head, tail) have arrived, [head, visibleTail) are readable (as of the last poll).
-  #packets: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(16).fill(undefined);
-  #texts = new Uint8Array(16);
-  #mask = 15;
+  // Allocated on the first packet: an idle peer (most of 50,000) holds no queue at all.
+  #packets: (Uint8Array | undefined)[] = NO_PACKETS;
+  #texts: boolean[] = NO_TEXTS;
+  #mask = -1;
   head = 0;
   tail = 0;
   /** End of what the user may read: packets that had arrived at the last `poll()`. */
@@ -107,7 +111,7 @@ export class PeerEndpoint {
     if (this.tail - this.head > this.#mask) this.#grow();
     const i = this.tail & this.#mask;
     this.#packets[i] = p;
-    this.#texts[i] = isText ? 1 : 0;
+    this.#texts[i] = isText;
     this.tail++;
   }
 
@@ -115,9 +119,9 @@ export class PeerEndpoint {
     const old = this.#packets;
     const oldTexts = this.#texts;
     const oldMask = this.#mask;
-    const size = (oldMask + 1) * 2;
+    const size = oldMask < 0 ? 4 : (oldMask + 1) * 2;
     const packets = new Array<Uint8Array | undefined>(size).fill(undefined);
-    const texts = new Uint8Array(size);
+    const texts = new Array<boolean>(size).fill(false);
     for (let k = this.head; k < this.tail; k++) {
       packets[k & (size - 1)] = old[k & oldMask];
       texts[k & (size - 1)] = oldTexts[k & oldMask]!;
@@ -148,13 +152,21 @@ export class PeerEndpoint {
     this.head++;
     this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
     this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
-    if (this.head === this.visibleTail) this.publishCredit();
+    if (this.head === this.visibleTail) {
+      this.publishCredit();
+      // A burst grew the queue: give the memory back once it is drained (an idle peer holds none).
+      if (this.head === this.tail && this.#mask > 63) {
+        this.#packets = NO_PACKETS;
+        this.#texts = NO_TEXTS;
+        this.#mask = -1;
+      }
+    }
     return p;
   }
 
   /** Whether the next packet `take()` would return arrived as text. */
   nextIsText(): boolean {
-    return this.#texts[this.head & this.#mask] === 1;
+    return this.#texts[this.head & this.#mask] === true;
   }
 
   /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */

@@ -34,6 +34,10 @@ const SEND_OPTS = [
   { binary: true, fin: true, compress: false },
 ];
 
+/** Shared empty lists: replaced by a connection's own on first use, never written to. */
+export const NO_PENDING: PendingItem[] = [];
+const NO_WRITES: number[] = [];
+
 const kConn = Symbol('ringsocket.connection');
 type TaggedSocket = WebSocket & { [kConn]: Connection };
 
@@ -46,7 +50,8 @@ export class Connection {
   readonly inboundBufferSize: number;
   readonly maxQueuedPackets: number;
   ws: WebSocket | null = null;
-  pending: PendingItem[] = [];
+  /** Inbound items waiting for credit or ring space; the shared empty list until the first one. */
+  pending: PendingItem[] = NO_PENDING;
   deliveredBytes = 0;
   deliveredMsgs = 0;
   sentBytes = 0;
@@ -68,8 +73,9 @@ export class Connection {
   selectedProtocol: string | null = null;
   requestedUrl: string | undefined = undefined;
   /** Write-completion queue: payload bytes * 2 + (message end ? 1 : 0), in send order. */
-  #writes: number[] = [];
-  #onWritten: (err?: Error | null) => void;
+  #writes: number[] = NO_WRITES;
+  /** Write-completion callback, made on the first send (an idle connection holds none). */
+  #onWritten: ((err?: Error | null) => void) | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #heardSinceBeat = true;
   #hearing = false;
@@ -83,10 +89,6 @@ export class Connection {
     this.inboundBufferSize = inboundBufferSize;
     this.maxQueuedPackets = maxQueuedPackets;
     this.noDelay = noDelay;
-    this.#onWritten = () => {
-      const w = this.#writes.shift();
-      if (w !== undefined) this.rt.noteSent(this, Math.floor(w / 2), (w & 1) === 1);
-    };
   }
 
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
@@ -248,6 +250,13 @@ export class Connection {
     // Copy out of the ring: ws may keep the buffer until the socket writes it, after we release the space.
     const copy = Buffer.allocUnsafe(n);
     copy.set(view);
+    if (this.#onWritten === null) {
+      this.#writes = [];
+      this.#onWritten = () => {
+        const w = this.#writes.shift();
+        if (w !== undefined) this.rt.noteSent(this, Math.floor(w / 2), (w & 1) === 1);
+      };
+    }
     this.#writes.push(n * 2 + (last ? 1 : 0));
     ws.send(copy, SEND_OPTS[(binary ? 2 : 0) + (last ? 1 : 0)]!, this.#onWritten);
   }
@@ -389,7 +398,7 @@ export class Connection {
     this.#heartbeat = null;
     this.#closeTimer = null;
     // Anything still queued in ws will never be written.
-    while (this.#writes.length !== 0) this.#onWritten();
+    while (this.#writes.length !== 0) this.#onWritten!();
     const clean = !this.dropped && code !== CODE_ABNORMAL && this.error === '';
     this.rt.closed(this, clean ? code : -1, clean ? reason.toString('utf8') : '', this.error);
   }

@@ -47,7 +47,7 @@ import {
   KIND_MASK,
 } from '../src/protocol/records.js';
 import { decodeJson, encodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
-import { Connection, type PendingItem } from './connection.js';
+import { Connection, NO_PENDING, type PendingItem } from './connection.js';
 import { ServerSide } from './listener.js';
 
 const textDecoder = new TextDecoder();
@@ -228,6 +228,7 @@ export class WorkerRuntime {
 
   /** Queue an inbound item for `conn` and push what the budget and the ring allow. */
   deliver(conn: Connection, item: PendingItem): void {
+    if (conn.pending === NO_PENDING) conn.pending = [];
     conn.pending.push(item);
     if (conn.pending.length === 1 && !this.stalled.has(conn)) {
       if (this.#flush(conn) === FLUSH_DONE) return;
