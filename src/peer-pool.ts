@@ -268,7 +268,8 @@ export class PeerPool {
       if (n.t === 'ready') {
         h.ready = true;
         this.#bootFailures = 0;
-      } else if (n.t === 'idle') {
+      } else if (n.t === 'idle' && !this.#closed) {
+        // (After close() began, the pool itself holds the process until the workers are gone.)
         // Idle only counts if no connect was issued after the ones the worker had processed.
         h.lastIdleOpens = n.opens;
         h.updateRef();
@@ -558,6 +559,8 @@ export class PeerPool {
   async close(timeoutMs = 1000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Hold the process until close() is done: an 'idle' notice must not unref a worker we still wait for.
+    for (const h of this.#handles) if (!h.dead) h.worker.ref();
     this.flush();
     await Promise.all(
       this.#handles.map(async (h) => {

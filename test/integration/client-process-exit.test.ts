@@ -61,6 +61,15 @@ describe('process exit', () => {
     expect(closes.at(-1)).toBe(1000);
   }, 20_000);
 
+  it('regression: await pool.close() completes before the process exits (an idle notice must not unref it)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await run('pool-close');
+      expect(r.killed).toBe(false);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('after close');
+    }
+  }, 60_000);
+
   it('a TCPServer that stopped lets the process exit', async () => {
     const r = await run('server');
     expect(r.killed).toBe(false);
