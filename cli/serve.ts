@@ -1,0 +1,306 @@
+/**
+ * `ringsocket serve`: a standalone ringsocket WebSocket server. The main thread runs the Godot server
+ * loop (TCPServer → [StreamPeerTLS] → WebSocketPeer.acceptStream, poll every peer each tick); accept,
+ * TLS, the HTTP upgrade and framing run in the pool's I/O workers.
+ *
+ * - `--mode echo` (default) is `startEchoServer` from examples/echo-server.ts, unchanged: every
+ *   message comes back to its sender with the same type.
+ * - `--mode broadcast`: every message is sent to every open peer, the sender included. A peer whose
+ *   outbound buffer is full misses that message (counted as dropped).
+ *
+ * Prints its URL, then a counters line (connections, messages/s in and out, from the workers' stats):
+ * rewritten in place on a TTY, a plain line per --interval otherwise (only when something changed).
+ * SIGINT/SIGTERM: stop listening, close every peer with 1001, poll until they are CLOSED (at most 3 s),
+ * close the pool; the process then exits on its own with code 0.
+ */
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import {
+  ErrorCode,
+  PeerPool,
+  State,
+  StreamPeerTLS,
+  StreamPeerTLSStatus,
+  TCPServer,
+  TLSOptions,
+  WebSocketPeer,
+  WriteMode,
+  type StreamPeerTCP,
+} from '../src/index.js';
+import { startEchoServer } from '../examples/echo-server.js';
+import { bool, flagsHelp, num, parseArgs, str, type FlagSpecs } from './args.js';
+import { CliError, EXIT, holdingLoop, setStage, UsageError } from './errors.js';
+import { int, StatusLine } from './term.js';
+
+export const SERVE_FLAGS: FlagSpecs = {
+  port: { kind: 'int', min: 0, max: 65535, help: 'port to listen on (0 = any free port)', defaultText: '8080' },
+  host: { kind: 'string', meta: 'ADDR', help: 'address to bind ("*" = every interface)', defaultText: '127.0.0.1' },
+  'tls-key': { kind: 'string', meta: 'FILE', help: 'serve wss:// with this private key (PEM); needs --tls-cert' },
+  'tls-cert': { kind: 'string', meta: 'FILE', help: 'certificate chain (PEM) for --tls-key' },
+  mode: { kind: 'string', meta: 'echo|broadcast', choices: ['echo', 'broadcast'], help: 'echo each message to its sender, or send it to every peer', defaultText: 'echo' },
+  threads: { kind: 'int', min: 1, max: 256, help: 'I/O worker threads', defaultText: 'cores - 1' },
+  protocols: { kind: 'string', meta: 'LIST', help: 'subprotocols accepted, comma-separated (a client asking only for others gets 400)', defaultText: 'chat' },
+  'max-message': { kind: 'bytes', min: 1, max: 256 * 1024 * 1024, meta: 'B', help: 'largest message accepted (larger: close 1009)', defaultText: '64k - 1' },
+  'tick-ms': { kind: 'int', min: 1, max: 1000, meta: 'MS', help: 'main-thread loop period', defaultText: '1' },
+  interval: { kind: 'duration', min: 100, max: 3600_000, meta: 'D', help: 'counters line period when stdout is not a terminal', defaultText: '1s' },
+  quiet: { kind: 'bool', help: 'print the URL only, no counters' },
+};
+
+export const SERVE_USAGE = `Usage: ringsocket serve [--port N] [--host ADDR] [--tls-key FILE --tls-cert FILE]
+                       [--mode echo|broadcast] [--threads N] [more flags]
+
+A ringsocket WebSocket server: the main thread polls, the I/O workers accept, upgrade and frame.
+Prints its URL and a live counters line (connections, messages/s in and out). SIGINT or SIGTERM
+closes every peer with 1001 (going away) and exits 0.
+
+Flags:
+${flagsHelp(SERVE_FLAGS)}
+
+Exit codes: 0 stopped by SIGINT/SIGTERM · 1 runtime failure · 2 usage error · 3 cannot listen (port in
+use, address not local) · 130 second signal while stopping
+
+Example: ringsocket serve --port 8080 --mode echo --threads 1`;
+
+interface RunningServer {
+  readonly url: string;
+  readonly peers: number;
+  stop(): Promise<void>;
+}
+
+interface Options {
+  port: number;
+  host: string;
+  tls: TLSOptions | null;
+  tlsPems: { key: string; cert: string } | null;
+  protocols: string[];
+  maxMessage: number;
+  tickMs: number;
+  pool: PeerPool;
+}
+
+/** Broadcast: every message received from any peer goes to every OPEN peer. */
+function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
+  const server = new TCPServer({ pool: o.pool });
+  const err = server.listen(o.port, o.host);
+  if (err !== ErrorCode.OK) throw new Error(`listen failed: ${ErrorCode[err]}`);
+  let peers: WebSocketPeer[] = [];
+  let pending: { tls: StreamPeerTLS; tcp: StreamPeerTCP }[] = [];
+
+  const makePeer = (tcp: StreamPeerTCP, tls: StreamPeerTLS | null): void => {
+    const peer = new WebSocketPeer({ pool: o.pool });
+    peer.supportedProtocols = o.protocols;
+    peer.inboundBufferSize = o.maxMessage;
+    peer.outboundBufferSize = Math.max(65535, o.maxMessage);
+    if (peer.acceptStream(tls ?? tcp) !== ErrorCode.OK) {
+      if (tls !== null) tls.disconnectFromStream();
+      else tcp.disconnectFromHost();
+      return;
+    }
+    peers.push(peer);
+  };
+
+  const tick = (): void => {
+    while (server.isConnectionAvailable()) {
+      const tcp = server.takeConnection()!;
+      if (o.tls === null) {
+        makePeer(tcp, null);
+        continue;
+      }
+      const tls = new StreamPeerTLS();
+      if (tls.acceptStream(tcp, o.tls) !== ErrorCode.OK) tcp.disconnectFromHost();
+      else pending.push({ tls, tcp });
+    }
+    if (pending.length !== 0) {
+      pending = pending.filter((p) => {
+        p.tls.poll();
+        const s = p.tls.getStatus();
+        if (s === StreamPeerTLSStatus.STATUS_CONNECTED) makePeer(p.tcp, p.tls);
+        return s === StreamPeerTLSStatus.STATUS_HANDSHAKING;
+      });
+    }
+    for (const p of peers) p.poll();
+    for (const p of peers) {
+      if (p.getReadyState() !== State.OPEN) continue;
+      while (p.getAvailablePacketCount() > 0) {
+        const bytes = p.getPacket();
+        const mode = p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY;
+        for (const q of peers) {
+          if (q.getReadyState() === State.OPEN && q.send(bytes, mode) !== ErrorCode.OK) onDrop();
+        }
+      }
+    }
+    if (peers.some((p) => p.getReadyState() === State.CLOSED)) peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
+  };
+
+  const timer = setInterval(tick, o.tickMs);
+  const shown = o.host === '*' || o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host.includes(':') ? `[${o.host}]` : o.host;
+  let stopping: Promise<void> | null = null;
+  const stop = async (): Promise<void> => {
+    clearInterval(timer);
+    server.stop();
+    for (const p of pending) p.tls.disconnectFromStream();
+    pending = [];
+    for (const p of peers) p.close(1001, 'going away');
+    const deadline = Date.now() + 3000;
+    while (peers.length !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, o.tickMs));
+      for (const p of peers) p.poll();
+      peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
+    }
+    for (const p of peers) p.close(-1);
+    peers = [];
+  };
+  return {
+    url: `${o.tls === null ? 'ws' : 'wss'}://${shown}:${server.getLocalPort()}`,
+    get peers() {
+      return peers.length;
+    },
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+function readPem(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** `ringsocket serve …`: resolves with the exit code once the server stopped. */
+export async function serveCommand(argv: readonly string[]): Promise<number> {
+  const { flags, positionals, help } = parseArgs(argv, SERVE_FLAGS, 'serve');
+  if (help) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return EXIT.OK;
+  }
+  if (positionals.length !== 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (serve takes flags only)`);
+  const keyPath = str(flags, 'tls-key');
+  const certPath = str(flags, 'tls-cert');
+  if ((keyPath === undefined) !== (certPath === undefined)) throw new UsageError('--tls-key and --tls-cert go together');
+  let tlsPems: { key: string; cert: string } | null = null;
+  if (keyPath !== undefined && certPath !== undefined) {
+    tlsPems = { key: readPem(keyPath, 'tls-key'), cert: readPem(certPath, 'tls-cert') };
+    try {
+      createSecureContext(tlsPems);
+    } catch (err) {
+      throw new UsageError(`--tls-key/--tls-cert: not a usable key and certificate: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const host = str(flags, 'host') ?? '127.0.0.1';
+  if (host.trim() === '') throw new UsageError('--host must not be empty');
+  const protocols = (str(flags, 'protocols') ?? 'chat').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (protocols.some((p) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p))) throw new UsageError(`--protocols: not a list of tokens: ${str(flags, 'protocols')}`);
+  const mode = str(flags, 'mode') ?? 'echo';
+  const port = num(flags, 'port') ?? 8080;
+  const threads = num(flags, 'threads');
+  const maxMessage = num(flags, 'max-message') ?? 65535;
+  const tickMs = num(flags, 'tick-ms') ?? 1;
+  const intervalMs = num(flags, 'interval') ?? 1000;
+  const quiet = bool(flags, 'quiet');
+
+  const pool = new PeerPool(threads !== undefined ? { threads } : {});
+  const tls = tlsPems === null ? null : TLSOptions.server(tlsPems.key, tlsPems.cert);
+  let dropped = 0;
+  let server: RunningServer;
+  try {
+    if (mode === 'echo') {
+      server = startEchoServer({
+        port,
+        host,
+        pool,
+        ...(tlsPems !== null ? { tls: tlsPems } : {}),
+        tickMs,
+        supportedProtocols: protocols,
+        inboundBufferSize: maxMessage,
+        outboundBufferSize: Math.max(65535, maxMessage),
+        stopTimeoutMs: 3000,
+      });
+    } else {
+      server = startBroadcastServer({ port, host, tls, tlsPems, protocols, maxMessage, tickMs, pool }, () => dropped++);
+    }
+  } catch (err) {
+    await holdingLoop(pool.close());
+    const why = err instanceof Error ? (/: (ERR_\w+)$/.exec(err.message)?.[1] ?? err.message) : String(err);
+    throw new CliError(`cannot listen on ${host}:${port}: ${why}${why === 'ERR_CANT_CREATE' ? ' (port in use or address not local)' : ''}`, EXIT.NETWORK);
+  }
+
+  // ---- counters ----
+  const status = new StatusLine(process.stdout, { quiet, plainEveryMs: 0 });
+  let lastIn = 0;
+  let lastOut = 0;
+  let lastT = performance.now();
+  let lastLine = '';
+  let statsBusy = false;
+  const counters = setInterval(() => {
+    if (statsBusy) return;
+    statsBusy = true;
+    pool.stats().then(
+      (stats) => {
+        statsBusy = false;
+        let inn = 0;
+        let out = 0;
+        for (const s of stats) {
+          inn += s.messagesIn;
+          out += s.messagesOut;
+        }
+        const now = performance.now();
+        const dt = (now - lastT) / 1000;
+        const rin = dt > 0 ? (inn - lastIn) / dt : 0;
+        const rout = dt > 0 ? (out - lastOut) / dt : 0;
+        const changed = inn !== lastIn || out !== lastOut;
+        lastIn = inn;
+        lastOut = out;
+        lastT = now;
+        const line =
+          `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
+          `(total in ${int(inn)}, out ${int(out)}${mode === 'broadcast' ? `, dropped ${int(dropped)}` : ''})`;
+        const key = `${server.peers} ${inn} ${out}`;
+        if (status.isTTY || changed || key !== lastLine) status.update(() => line, true);
+        lastLine = key;
+      },
+      () => {
+        statsBusy = false;
+      },
+    );
+  }, status.isTTY ? Math.min(intervalMs, 500) : intervalMs);
+  counters.unref();
+
+  process.stdout.write(`ringsocket serve: ${mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);
+
+  setStage('serving');
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        process.stderr.write(`ringsocket serve: ${signal} again, exiting without waiting\n`);
+        process.exit(EXIT.INTERRUPTED);
+      }
+      clearInterval(counters);
+      status.clear();
+      setStage('stopping');
+      process.stdout.write(`${signal}: closing ${server.peers} peer(s) with 1001\n`);
+      holdingLoop(server.stop().then(() => pool.close()))
+        .then(
+          () => {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            process.stdout.write('ringsocket serve: stopped\n');
+            // If something still holds the event loop, say so rather than hang (this timer does not hold it).
+            setTimeout(() => {
+              process.stderr.write('ringsocket serve: something still holds the event loop after stopping; exiting\n');
+              process.exit(EXIT.RUNTIME);
+            }, 5000).unref();
+            resolve(EXIT.OK);
+          },
+          (err: unknown) => {
+            process.stderr.write(`ringsocket serve: stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            resolve(EXIT.RUNTIME);
+          },
+        );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * A latency percentile chart as a standalone SVG (no dependencies): latency (ms, linear) against
+ * percentile on a "nines" axis (0, 90, 99, 99.9, … %), the way HdrHistogram plots are read. One
+ * polyline per series.
+ */
+
+export interface Series {
+  name: string;
+  color: string;
+  /** [percentile 0..100, latency ms] points, percentiles ascending. */
+  points: [number, number][];
+}
+
+const W = 760;
+const H = 420;
+const M = { left: 64, right: 170, top: 56, bottom: 52 };
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** x position of a percentile: log10(1 / (1 - p)), capped at `maxNines`. */
+function nines(p: number, maxNines: number): number {
+  if (p >= 100) return maxNines;
+  return Math.min(maxNines, Math.log10(1 / (1 - p / 100)));
+}
+
+function niceStep(range: number, ticks: number): number {
+  const raw = range / ticks;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1).replace(/\.0$/, '');
+  return String(Number(v.toPrecision(3)));
+}
+
+/** Percentiles to sample a histogram at, dense towards the tail, up to `maxNines` nines. */
+export function samplePercentiles(maxNines: number, steps = 120): number[] {
+  const out: number[] = [];
+  for (let i = 0; i <= steps; i++) out.push(100 * (1 - Math.pow(10, -(maxNines * i) / steps)));
+  out.push(100);
+  return out;
+}
+
+/** Nines the axis shows for `count` samples: one more nine per tenfold samples, 2..6. */
+export function ninesFor(count: number): number {
+  return Math.max(2, Math.min(6, Math.floor(Math.log10(Math.max(1, count)))));
+}
+
+export function percentileChartSvg(title: string, subtitle: string[], series: Series[], maxNines: number): string {
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  let yMax = 0;
+  for (const s of series) for (const [, v] of s.points) yMax = Math.max(yMax, v);
+  if (!(yMax > 0)) yMax = 1;
+  const step = niceStep(yMax, 6);
+  yMax = Math.ceil((yMax * 1.02) / step) * step;
+  const x = (p: number) => M.left + (nines(p, maxNines) / maxNines) * pw;
+  const y = (v: number) => M.top + ph - (v / yMax) * ph;
+
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${M.left}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  subtitle.forEach((line, i) => parts.push(`<text x="${M.left}" y="${33 + i * 14}" fill="#555">${esc(line)}</text>`));
+  // Grid and axes.
+  for (let v = 0; v <= yMax + step / 2; v += step) {
+    const yy = y(v).toFixed(1);
+    parts.push(`<line x1="${M.left}" y1="${yy}" x2="${M.left + pw}" y2="${yy}" stroke="#e4e4e4"/>`);
+    parts.push(`<text x="${M.left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${fmt(v)}</text>`);
+  }
+  for (let n = 0; n <= maxNines; n++) {
+    const p = n === 0 ? 0 : 100 * (1 - Math.pow(10, -n));
+    const xx = x(p).toFixed(1);
+    parts.push(`<line x1="${xx}" y1="${M.top}" x2="${xx}" y2="${M.top + ph}" stroke="#e4e4e4"/>`);
+    const label = n === 0 ? '0%' : `${Number(p.toFixed(n))}%`;
+    parts.push(`<text x="${xx}" y="${M.top + ph + 16}" text-anchor="middle">${label}</text>`);
+  }
+  parts.push(`<line x1="${M.left}" y1="${M.top + ph}" x2="${M.left + pw}" y2="${M.top + ph}" stroke="#333"/>`);
+  parts.push(`<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" stroke="#333"/>`);
+  parts.push(`<text x="${M.left + pw / 2}" y="${H - 10}" text-anchor="middle">percentile</text>`);
+  parts.push(`<text transform="translate(16 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">latency (ms)</text>`);
+  // Series and legend.
+  series.forEach((s, i) => {
+    const pts = s.points.map(([p, v]) => `${x(p).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    parts.push(`<polyline fill="none" stroke="${esc(s.color)}" stroke-width="2" points="${pts}"><title>${esc(s.name)}</title></polyline>`);
+    const ly = M.top + 10 + i * 18;
+    parts.push(`<line x1="${M.left + pw + 14}" y1="${ly}" x2="${M.left + pw + 34}" y2="${ly}" stroke="${esc(s.color)}" stroke-width="2"/>`);
+    parts.push(`<text x="${M.left + pw + 40}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
