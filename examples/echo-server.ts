@@ -28,9 +28,6 @@
  * (prints its URL; SIGINT/SIGTERM close every peer with 1001 and the process exits on its own).
  * Or in-process: `startEchoServer({ port: 0 })` (what the tests do).
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   ErrorCode,
   PeerPool,
@@ -43,7 +40,7 @@ import {
   type Pem,
   type StreamPeerTCP,
 } from '../src/index.js';
-import { listenOrThrow } from './listen.js';
+import { listenOrThrow, parseServerArgs, runIfMain, stopOnSignal } from './listen.js';
 
 export interface EchoServerOptions {
   /** Port to listen on; 0 picks a free one (see `EchoServer.port`). Default 8080. */
@@ -239,60 +236,17 @@ export function startEchoServer(options: EchoServerOptions = {}): EchoServer {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      'tls-key': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      threads: { type: 'string' },
-      'tick-ms': { type: 'string' },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port: ${values.port}`);
-  if ((values['tls-key'] === undefined) !== (values['tls-cert'] === undefined)) throw new Error('--tls-key and --tls-cert go together');
-  const tls = values['tls-key'] !== undefined ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']!) } : undefined;
+  const a = parseServerArgs(['tick-ms']);
   const server = startEchoServer({
-    port,
-    host: values.host,
-    ...(tls !== undefined ? { tls } : {}),
-    ...(values.threads !== undefined ? { threads: Number(values.threads) } : {}),
-    ...(values['tick-ms'] !== undefined ? { tickMs: Number(values['tick-ms']) } : {}),
+    port: a.port,
+    host: a.host,
+    ...(a.tls !== undefined ? { tls: a.tls } : {}),
+    ...(a.threads !== undefined ? { threads: a.threads } : {}),
+    ...(a.values['tick-ms'] !== undefined ? { tickMs: Number(a.values['tick-ms']) } : {}),
   });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    console.log(`${signal}: closing ${server.peers} peer(s) with 1001`);
-    // No process.exit(): once the listener, the peers and the pool are closed, nothing holds the loop.
-    server.stop().then(
-      () => console.log('echo server stopped'),
-      (err: unknown) => {
-        console.error('echo server: stop failed', err);
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stopOnSignal('echo server', (signal) => `${signal}: closing ${server.peers} peer(s) with 1001`, () => server.stop());
   // Printed last: whoever reads the URL may signal us at once, so the handlers must be in place.
   console.log(`echo server listening on ${server.url}`);
 }
 
-/** True when this module is the program node was started with (not imported). */
-export function isMain(metaUrl: string): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(entry)).href === metaUrl;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+runIfMain(import.meta.url, main);

@@ -19,9 +19,6 @@
  * Run: `node dist/examples/game-server.js --port 8080 --host 127.0.0.1 [--tls-key F --tls-cert F]`.
  * In-process: `startGameServer({ port: 0 })`.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   ErrorCode,
   PeerPool,
@@ -31,7 +28,7 @@ import {
   WebSocketPeer,
   type Pem,
 } from '../src/index.js';
-import { listenOrThrow } from './listen.js';
+import { listenOrThrow, parseServerArgs, runIfMain, stopOnSignal } from './listen.js';
 
 export const SNAPSHOT_HEADER_BYTES = 6;
 export const SNAPSHOT_PLAYER_BYTES = 16;
@@ -314,56 +311,16 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      'tls-key': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      threads: { type: 'string' },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port: ${values.port}`);
-  if ((values['tls-key'] === undefined) !== (values['tls-cert'] === undefined)) throw new Error('--tls-key and --tls-cert go together');
-  const tls = values['tls-key'] !== undefined ? { key: readFileSync(values['tls-key']), cert: readFileSync(values['tls-cert']!) } : undefined;
+  const a = parseServerArgs();
   const game = startGameServer({
-    port,
-    host: values.host,
-    ...(tls !== undefined ? { tls } : {}),
-    ...(values.threads !== undefined ? { threads: Number(values.threads) } : {}),
+    port: a.port,
+    host: a.host,
+    ...(a.tls !== undefined ? { tls: a.tls } : {}),
+    ...(a.threads !== undefined ? { threads: a.threads } : {}),
   });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    console.log(`${signal}: closing ${game.players} player(s) with 1001 after ${game.tick} ticks`);
-    game.stop().then(
-      () => console.log('game server stopped'),
-      (err: unknown) => {
-        console.error('game server: stop failed', err);
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stopOnSignal('game server', (signal) => `${signal}: closing ${game.players} player(s) with 1001 after ${game.tick} ticks`, () => game.stop());
   // Printed last: whoever reads the URL may signal us at once, so the handlers must be in place.
   console.log(`game server listening on ${game.url} (subprotocol ${GAME_PROTOCOL})`);
 }
 
-function isMain(metaUrl: string): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(entry)).href === metaUrl;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  });
-}
+runIfMain(import.meta.url, main);
