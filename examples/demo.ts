@@ -16,7 +16,7 @@
  * With ringsocket, socket reads, framing and masking happen in an I/O worker; with `ws`, in the
  * main thread's event loop between ticks.
  *
- * Usage: npm start [-- --clients N] [--seconds S] [--work MS] [--hz HZ]
+ * Usage: npm start [-- --clients N] [--seconds S] [--work MS] [--hz HZ] [--size B] [--per-tick K]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -193,9 +193,9 @@ function busyWait(ms: number): void {
   }
 }
 
-async function runLoop(driver: Driver, url: string, clients: number, seconds: number, hz: number, workPerTick: number): Promise<LoopResult> {
+async function runLoop(driver: Driver, url: string, clients: number, seconds: number, hz: number, workPerTick: number, size: number, perTick: number): Promise<LoopResult> {
   await driver.connect(url, clients);
-  const payload = new Uint8Array(PAYLOAD_BYTES).fill(0x2a);
+  const payload = new Uint8Array(size).fill(0x2a);
   const period = 1000 / hz;
   const late: number[] = [];
   let ticks = 0;
@@ -220,7 +220,8 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
       const w0 = performance.now();
       busyWait(workPerTick);
       workMs += performance.now() - w0;
-      const sent = driver.send(payload);
+      let sent = 0;
+      for (let k = 0; k < perTick; k++) sent += driver.send(payload);
       totalIn += got;
       secIn += got;
       totalOut += sent;
@@ -291,14 +292,16 @@ function printSideBySide(results: LoopResult[]): void {
   for (const [k, f] of rows) console.log(k.padEnd(w0) + results.map((r, i) => f(r).padStart(cols[i]!)).join(''));
 }
 
-/** Run the demo (what `npm start` and `ringsocket demo` do). Flags: --clients --seconds --work --hz. */
+/** Run the demo (what `npm start` and `ringsocket demo` do). Flags: --clients --seconds --work --hz --size --per-tick. */
 export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<void> {
   const clients = argInt(argv, 'clients', 400);
   const seconds = argInt(argv, 'seconds', 10);
   const workMs = argInt(argv, 'work', 8);
   const hz = argInt(argv, 'hz', 60);
+  const size = argInt(argv, 'size', PAYLOAD_BYTES);
+  const perTick = argInt(argv, 'per-tick', 1);
   console.log(
-    `ringsocket demo: ${clients} clients, one ${PAYLOAD_BYTES} B message each per tick, ${hz} Hz loop with ${workMs} ms of simulated work per tick, ` +
+    `ringsocket demo: ${clients} clients, ${perTick} × ${size} B message(s) each per tick, ${hz} Hz loop with ${workMs} ms of simulated work per tick, ` +
       `${seconds} s per implementation; echo server in a child process; load average ${loadavg()[0]!.toFixed(2)}`,
   );
   const { child, url } = await startEchoServer();
@@ -306,7 +309,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
   try {
     for (const driver of [new RingsocketDriver(), new WsDriver()] as Driver[]) {
       console.log(`\n${driver.name}:`);
-      results.push(await runLoop(driver, url, clients, seconds, hz, workMs));
+      results.push(await runLoop(driver, url, clients, seconds, hz, workMs, size, perTick));
     }
   } finally {
     child.kill();
