@@ -28,6 +28,9 @@ import { ErrorCode, PeerPool, State, WebSocketPeer } from '../src/index.js';
 import { argInt, argValue, isMain } from '../bench/common.js';
 
 const PAYLOAD_BYTES = 64;
+/** Lateness and RTT samples start after this much of each run. */
+const WARMUP_MS = 1000;
+const discard: number[] = [];
 
 // ---- echo server (child process) -------------------------------------------------------------------
 
@@ -58,8 +61,11 @@ async function startEchoServer(): Promise<{ child: ChildProcess; url: string }> 
 interface Driver {
   readonly name: string;
   connect(url: string, clients: number): Promise<void>;
-  /** Once per tick, before the game work: take what arrived. Returns packets received. */
-  receive(): number;
+  /**
+   * Once per tick, before the game work: take what arrived; push each echo's round trip (send → this
+   * tick, when the game can act on it) to `rtt`. Returns packets received.
+   */
+  receive(now: number, rtt: number[]): number;
   /** Once per tick, after the game work: one message per client. Returns packets sent. */
   send(payload: Uint8Array): number;
   close(): Promise<void>;
@@ -92,12 +98,12 @@ class RingsocketDriver implements Driver {
     if (bad !== undefined) throw new Error(`a ringsocket peer failed to connect: ${bad.getFailureReason()}`);
   }
 
-  receive(): number {
+  receive(now: number, rtt: number[]): number {
     let n = 0;
     for (const p of this.peers) {
       p.poll();
       for (let k = p.getAvailablePacketCount(); k > 0; k--) {
-        p.getPacket();
+        rtt.push(now - sentAt(p.getPacket()));
         n++;
       }
     }
@@ -123,15 +129,16 @@ class RingsocketDriver implements Driver {
 class WsDriver implements Driver {
   readonly name = 'ws';
   sockets: WebSocket[] = [];
-  #received = 0;
+  /** Send times of the echoes that arrived since the last tick (the 'message' handler runs between ticks). */
+  #arrived: number[] = [];
 
   async connect(url: string, clients: number): Promise<void> {
     const opened: Promise<unknown>[] = [];
     for (let i = 0; i < clients; i++) {
       const ws = new WebSocket(url, { perMessageDeflate: false });
       // Runs in the event loop, between ticks, on the main thread.
-      ws.on('message', () => {
-        this.#received++;
+      ws.on('message', (data: Buffer) => {
+        this.#arrived.push(sentAt(data));
       });
       ws.on('error', (err) => console.log(`  ws client error: ${err.message}`));
       this.sockets.push(ws);
@@ -140,10 +147,11 @@ class WsDriver implements Driver {
     await Promise.all(opened);
   }
 
-  receive(): number {
-    const n = this.#received;
-    this.#received = 0;
-    return n;
+  receive(now: number, rtt: number[]): number {
+    const a = this.#arrived;
+    for (let i = 0; i < a.length; i++) rtt.push(now - a[i]!);
+    this.#arrived = [];
+    return a.length;
   }
 
   send(payload: Uint8Array): number {
@@ -172,8 +180,15 @@ interface LoopResult {
   packetsIn: number;
   packetsOut: number;
   lateness: { p50: number; p99: number; max: number };
+  /** Round trip from send to the tick that handles the echo, ms. */
+  rtt: { p50: number; p99: number; max: number };
   /** Main-thread busy time besides the simulated work, ms per second of loop. */
   netBusyMsPerSec: number;
+}
+
+/** The send time (performance.now(), float64 LE) carried in the first 8 bytes of every demo message. */
+function sentAt(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true);
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -198,6 +213,8 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
   const payload = new Uint8Array(size).fill(0x2a);
   const period = 1000 / hz;
   const late: number[] = [];
+  const rtt: number[] = [];
+  const stamp = new DataView(payload.buffer, payload.byteOffset, 8);
   let ticks = 0;
   /** Index of the tick slot being run: its scheduled start is start + slot * period. */
   let slot = 0;
@@ -215,11 +232,15 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
     const tick = (): void => {
       const now = performance.now();
       // libuv timers run on a millisecond clock and can fire up to 1 ms early: early is on time.
-      late.push(Math.max(0, now - (start + slot * period)));
-      const got = driver.receive();
+      // The first second warms up (JIT, first connections' buffers): not in the latency figures.
+      const warm = now - start >= WARMUP_MS;
+      if (warm) late.push(Math.max(0, now - (start + slot * period)));
+      const got = driver.receive(now, warm ? rtt : discard);
+      discard.length = 0;
       const w0 = performance.now();
       busyWait(workPerTick);
       workMs += performance.now() - w0;
+      stamp.setFloat64(0, performance.now(), true);
       let sent = 0;
       for (let k = 0; k < perTick; k++) sent += driver.send(payload);
       totalIn += got;
@@ -270,6 +291,7 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
     packetsIn: totalIn,
     packetsOut: totalOut,
     lateness: latenessOf(late),
+    rtt: latenessOf(rtt),
     netBusyMsPerSec: (elu.active - workMs) / elapsed,
   };
 }
@@ -284,6 +306,8 @@ function printSideBySide(results: LoopResult[]): void {
     ['tick lateness p50', (r) => `${r.lateness.p50.toFixed(2)} ms`],
     ['tick lateness p99', (r) => `${r.lateness.p99.toFixed(2)} ms`],
     ['tick lateness max', (r) => `${r.lateness.max.toFixed(2)} ms`],
+    ['RTT p50 (send → tick that handles it)', (r) => `${r.rtt.p50.toFixed(2)} ms`],
+    ['RTT p99', (r) => `${r.rtt.p99.toFixed(2)} ms`],
     ['main-thread busy, besides game work', (r) => `${r.netBusyMsPerSec.toFixed(1)} ms/s`],
   ];
   const w0 = Math.max(...rows.map(([k]) => k.length)) + 2;
@@ -298,7 +322,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
   const seconds = argInt(argv, 'seconds', 10);
   const workMs = argInt(argv, 'work', 8);
   const hz = argInt(argv, 'hz', 60);
-  const size = argInt(argv, 'size', PAYLOAD_BYTES);
+  const size = Math.max(8, argInt(argv, 'size', PAYLOAD_BYTES)); // 8 bytes carry the send time
   const perTick = argInt(argv, 'per-tick', 1);
   console.log(
     `ringsocket demo: ${clients} clients, ${perTick} × ${size} B message(s) each per tick, ${hz} Hz loop with ${workMs} ms of simulated work per tick, ` +
@@ -315,7 +339,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
     child.kill();
   }
   console.log(
-    `\nsummary (tick lateness = actual - scheduled tick start; busy = event-loop active time minus the simulated work; ` +
+    `\nsummary (first ${WARMUP_MS / 1000} s of each run not in the latency figures; tick lateness = actual - scheduled tick start; busy = event-loop active time minus the simulated work; ` +
       `load average ${loadavg()[0]!.toFixed(2)}):`,
   );
   printSideBySide(results);
