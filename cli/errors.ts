@@ -7,8 +7,7 @@
  * | 0 | success (`load`: every message answered, no connection lost; `serve`: stopped by SIGINT/SIGTERM) |
  * | 1 | runtime failure (unexpected error, output file not writable, a demo that failed) |
  * | 2 | usage error (unknown flag, missing or malformed value, conflicting flags, bad URL) |
- * | 3 | network failure: `load` could not open any connection (refused, unreachable, DNS, timeout), `serve` could not listen |
- * | 4 | handshake refused: the server answered the WebSocket upgrade with an HTTP error (4xx/5xx) |
+ * | 3 | cannot connect: `load` opened no connection at all (refused, unreachable, DNS, timeout, TLS, or the handshake refused with an HTTP error), `serve` could not listen |
  * | 5 | `load` ran but saw errors (failed or dropped connections, unanswered or mismatched echoes) |
  * | 130 | interrupted twice (second SIGINT/SIGTERM while stopping) |
  */
@@ -17,7 +16,6 @@ export const EXIT = {
   RUNTIME: 1,
   USAGE: 2,
   NETWORK: 3,
-  HANDSHAKE: 4,
   LOAD_ERRORS: 5,
   INTERRUPTED: 130,
 } as const;

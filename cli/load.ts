@@ -26,8 +26,10 @@
  * the actual send.
  *
  * Every message carries its intended and actual send times, a global sequence number and its
- * connection's index (binary: float64, float64, uint32, uint32 little-endian = 24 bytes; text: 32 hex
- * digits), the rest filled. An echo that does not match (size, type, connection, order) is counted
+ * connection's index, the rest filled. Binary (24 bytes, little-endian): float64 intended send time,
+ * float64 actual send time (both wall-clock ms: performance.timeOrigin + performance.now()), uint32
+ * sequence number, uint32 connection index. Text (32 ASCII hex digits): sequence (8), connection (6),
+ * intended and actual send times in µs since the run started (9 + 9), then 'x' padding. An echo that does not match (size, type, connection, order) is counted
  * as a bad echo, not as a latency.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -74,8 +76,8 @@ Flags:
 ${flagsHelp(LOAD_FLAGS)}
 
 Exit codes: 0 ok · 1 runtime failure · 2 usage error · 3 no connection could be opened (refused,
-unreachable, timeout) · 4 handshake refused (HTTP 4xx/5xx) · 5 finished with errors (failed or
-dropped connections, unanswered or bad echoes, unsent messages)
+unreachable, timeout, TLS, or the handshake refused: HTTP 4xx/5xx) · 5 finished with errors (failed
+or dropped connections, unanswered or bad echoes, unsent messages)
 
 Example: ringsocket load ws://127.0.0.1:8080 --connections 100 --rate 20k --size 64 --duration 10s --json out.json --histogram rtt.svg`;
 
@@ -356,6 +358,7 @@ export async function runLoad(cfg: LoadConfig, signals: { interrupted: () => boo
   const status = new StatusLine(process.stderr, { quiet: cfg.quiet });
   const startedAt = new Date().toISOString();
   const epoch = performance.now();
+  const origin = performance.timeOrigin;
   const size = cfg.size;
   const flood = cfg.mode === 'flood';
 
@@ -373,8 +376,9 @@ export async function runLoad(cfg: LoadConfig, signals: { interrupted: () => boo
   const hex = (v: number, digits: number): string => Math.max(0, Math.floor(v)).toString(16).padStart(digits, '0').slice(-digits);
   const stampInto = (intended: number, actual: number, seq: number, conn: number): void => {
     if (!cfg.text) {
-      tplView.setFloat64(0, intended, true);
-      tplView.setFloat64(8, actual, true);
+      // Wall-clock milliseconds (performance.timeOrigin + performance.now()): readable by any echo server.
+      tplView.setFloat64(0, origin + intended, true);
+      tplView.setFloat64(8, origin + actual, true);
       tplView.setUint32(16, seq >>> 0, true);
       tplView.setUint32(20, conn >>> 0, true);
     } else {
@@ -476,8 +480,8 @@ export async function runLoad(cfg: LoadConfig, signals: { interrupted: () => boo
     let ci: number;
     if (!cfg.text) {
       const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-      intended = v.getFloat64(0, true);
-      actual = v.getFloat64(8, true);
+      intended = v.getFloat64(0, true) - origin;
+      actual = v.getFloat64(8, true) - origin;
       s = v.getUint32(16, true);
       ci = v.getUint32(20, true);
     } else {
@@ -850,9 +854,7 @@ export async function runLoad(cfg: LoadConfig, signals: { interrupted: () => boo
 }
 
 function exitCodeOf(r: LoadResult): ExitCode {
-  if (r.connections.opened === 0) {
-    return Object.keys(r.connections.failures).some((k) => k.startsWith('HTTP_')) ? EXIT.HANDSHAKE : EXIT.NETWORK;
-  }
+  if (r.connections.opened === 0) return EXIT.NETWORK;
   return r.errors.total === 0 ? EXIT.OK : EXIT.LOAD_ERRORS;
 }
 
@@ -950,7 +952,7 @@ export async function loadCommand(argv: readonly string[]): Promise<number> {
     if (r.connections.opened === 0) {
       const reasons = Object.entries(r.connections.failures).map(([k, v]) => `${k} ×${v}`).join(', ');
       const first = Object.keys(r.connections.failures)[0] ?? 'unknown';
-      const what = r.exitCode === EXIT.HANDSHAKE ? 'handshake refused by' : 'cannot connect to';
+      const what = Object.keys(r.connections.failures).some((k) => k.startsWith('HTTP_')) ? 'handshake refused by' : 'cannot connect to';
       const detail = Object.keys(r.connections.failures).length > 1 ? `${reasons}; ` : '';
       throw new CliError(`${what} ${cfg.url}: ${first} (${detail}${r.connections.failed} of ${r.connections.requested} connections failed)`, r.exitCode as ExitCode);
     }

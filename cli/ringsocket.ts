@@ -15,8 +15,8 @@ Commands:
 
 Run ringsocket <command> --help for its flags.
 
-Exit codes: 0 ok · 1 runtime failure · 2 usage error · 3 network failure (cannot connect / cannot
-listen) · 4 handshake refused (HTTP 4xx/5xx) · 5 load finished with errors · 130 interrupted twice`;
+Exit codes: 0 ok · 1 runtime failure · 2 usage error · 3 cannot connect (every connection refused,
+unreachable or its handshake refused) / cannot listen · 5 load finished with errors · 130 interrupted twice`;
 
 function version(): string {
   try {

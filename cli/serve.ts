@@ -8,26 +8,17 @@
  * - `--mode broadcast`: every message is sent to every open peer, the sender included. A peer whose
  *   outbound buffer is full misses that message (counted as dropped).
  *
- * Prints its URL, then a counters line (connections, messages/s in and out, from the workers' stats):
- * rewritten in place on a TTY, a plain line per --interval otherwise (only when something changed).
+ * Prints its URL on stdout, then a counters line on stderr every --interval (1 s): connections, messages/s
+ * in and out (from the workers' stats). Rewritten in place when stderr is a terminal; otherwise a plain
+ * line per interval while connections are open or the counts moved (an idle server stays quiet).
  * SIGINT/SIGTERM: stop listening, close every peer with 1001, poll until they are CLOSED (at most 3 s),
  * close the pool; the process then exits on its own with code 0.
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import {
-  ErrorCode,
-  PeerPool,
-  State,
-  StreamPeerTLS,
-  StreamPeerTLSStatus,
-  TCPServer,
-  TLSOptions,
-  WebSocketPeer,
-  WriteMode,
-  type StreamPeerTCP,
-} from '../src/index.js';
+import { ErrorCode, PeerPool, State, StreamPeerTLS, StreamPeerTLSStatus, WebSocketPeer, WriteMode, type StreamPeerTCP } from '../src/index.js';
 import { startEchoServer } from '../examples/echo-server.js';
+import { listenOrThrow } from '../examples/listen.js';
 import { bool, flagsHelp, num, parseArgs, str, type FlagSpecs } from './args.js';
 import { CliError, EXIT, holdingLoop, setStage, UsageError } from './errors.js';
 import { int, StatusLine } from './term.js';
@@ -42,16 +33,16 @@ export const SERVE_FLAGS: FlagSpecs = {
   protocols: { kind: 'string', meta: 'LIST', help: 'subprotocols accepted, comma-separated (a client asking only for others gets 400)', defaultText: 'chat' },
   'max-message': { kind: 'bytes', min: 1, max: 256 * 1024 * 1024, meta: 'B', help: 'largest message accepted (larger: close 1009)', defaultText: '64k - 1' },
   'tick-ms': { kind: 'int', min: 1, max: 1000, meta: 'MS', help: 'main-thread loop period', defaultText: '1' },
-  interval: { kind: 'duration', min: 100, max: 3600_000, meta: 'D', help: 'counters line period when stdout is not a terminal', defaultText: '1s' },
-  quiet: { kind: 'bool', help: 'print the URL only, no counters' },
+  interval: { kind: 'duration', min: 100, max: 3600_000, meta: 'D', help: 'period of the counters line on stderr', defaultText: '1s' },
+  quiet: { kind: 'bool', help: 'no counters line' },
 };
 
 export const SERVE_USAGE = `Usage: ringsocket serve [--port N] [--host ADDR] [--tls-key FILE --tls-cert FILE]
                        [--mode echo|broadcast] [--threads N] [more flags]
 
 A ringsocket WebSocket server: the main thread polls, the I/O workers accept, upgrade and frame.
-Prints its URL and a live counters line (connections, messages/s in and out). SIGINT or SIGTERM
-closes every peer with 1001 (going away) and exits 0.
+Prints its URL on stdout and a live counters line each second on stderr (connections, messages/s
+in and out). SIGINT or SIGTERM closes every peer with 1001 (going away) and exits 0.
 
 Flags:
 ${flagsHelp(SERVE_FLAGS)}
@@ -70,7 +61,6 @@ interface RunningServer {
 interface Options {
   port: number;
   host: string;
-  tls: TLSOptions | null;
   tlsPems: { key: string; cert: string } | null;
   protocols: string[];
   maxMessage: number;
@@ -78,11 +68,12 @@ interface Options {
   pool: PeerPool;
 }
 
-/** Broadcast: every message received from any peer goes to every OPEN peer. */
+/**
+ * Broadcast: every message received from any peer goes to every OPEN peer, with its type. Listening
+ * and the URL come from examples/listen.ts (as for the echo server); the accept loop is the Godot one.
+ */
 function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
-  const server = new TCPServer({ pool: o.pool });
-  const err = server.listen(o.port, o.host);
-  if (err !== ErrorCode.OK) throw new Error(`listen failed: ${ErrorCode[err]}`);
+  const { server, tlsOptions, url } = listenOrThrow({ port: o.port, host: o.host, pool: o.pool, ...(o.tlsPems !== null ? { tls: o.tlsPems } : {}) }, 'broadcast server');
   let peers: WebSocketPeer[] = [];
   let pending: { tls: StreamPeerTLS; tcp: StreamPeerTCP }[] = [];
 
@@ -99,15 +90,15 @@ function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
     peers.push(peer);
   };
 
-  const tick = (): void => {
+  const accept = (): void => {
     while (server.isConnectionAvailable()) {
       const tcp = server.takeConnection()!;
-      if (o.tls === null) {
+      if (tlsOptions === null) {
         makePeer(tcp, null);
         continue;
       }
       const tls = new StreamPeerTLS();
-      if (tls.acceptStream(tcp, o.tls) !== ErrorCode.OK) tcp.disconnectFromHost();
+      if (tls.acceptStream(tcp, tlsOptions) !== ErrorCode.OK) tcp.disconnectFromHost();
       else pending.push({ tls, tcp });
     }
     if (pending.length !== 0) {
@@ -118,22 +109,33 @@ function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
         return s === StreamPeerTLSStatus.STATUS_HANDSHAKING;
       });
     }
-    for (const p of peers) p.poll();
+  };
+
+  /** The fan-out: each packet of each OPEN peer, sent to every OPEN peer (the sender included). */
+  const broadcast = (): void => {
     for (const p of peers) {
       if (p.getReadyState() !== State.OPEN) continue;
       while (p.getAvailablePacketCount() > 0) {
         const bytes = p.getPacket();
         const mode = p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY;
         for (const q of peers) {
+          // A full outbound buffer (ERR_OUT_OF_MEMORY): that peer misses this message.
           if (q.getReadyState() === State.OPEN && q.send(bytes, mode) !== ErrorCode.OK) onDrop();
         }
       }
     }
+  };
+
+  const pollAll = (): void => {
+    for (const p of peers) p.poll();
     if (peers.some((p) => p.getReadyState() === State.CLOSED)) peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
   };
 
-  const timer = setInterval(tick, o.tickMs);
-  const shown = o.host === '*' || o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host.includes(':') ? `[${o.host}]` : o.host;
+  const timer = setInterval(() => {
+    accept();
+    pollAll();
+    broadcast();
+  }, o.tickMs);
   let stopping: Promise<void> | null = null;
   const stop = async (): Promise<void> => {
     clearInterval(timer);
@@ -144,14 +146,14 @@ function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
     const deadline = Date.now() + 3000;
     while (peers.length !== 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, o.tickMs));
-      for (const p of peers) p.poll();
-      peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
+      pollAll();
     }
+    // Whoever did not answer in time is dropped (close code -1).
     for (const p of peers) p.close(-1);
     peers = [];
   };
   return {
-    url: `${o.tls === null ? 'ws' : 'wss'}://${shown}:${server.getLocalPort()}`,
+    url,
     get peers() {
       return peers.length;
     },
@@ -200,7 +202,6 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const quiet = bool(flags, 'quiet');
 
   const pool = new PeerPool(threads !== undefined ? { threads } : {});
-  const tls = tlsPems === null ? null : TLSOptions.server(tlsPems.key, tlsPems.cert);
   let dropped = 0;
   let server: RunningServer;
   try {
@@ -217,7 +218,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
         stopTimeoutMs: 3000,
       });
     } else {
-      server = startBroadcastServer({ port, host, tls, tlsPems, protocols, maxMessage, tickMs, pool }, () => dropped++);
+      server = startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool }, () => dropped++);
     }
   } catch (err) {
     await holdingLoop(pool.close());
@@ -226,7 +227,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   }
 
   // ---- counters ----
-  const status = new StatusLine(process.stdout, { quiet, plainEveryMs: 0 });
+  const status = new StatusLine(process.stderr, { quiet, plainEveryMs: 0 });
   let lastIn = 0;
   let lastOut = 0;
   let lastT = performance.now();
@@ -256,14 +257,14 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
           `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
           `(total in ${int(inn)}, out ${int(out)}${mode === 'broadcast' ? `, dropped ${int(dropped)}` : ''})`;
         const key = `${server.peers} ${inn} ${out}`;
-        if (status.isTTY || changed || key !== lastLine) status.update(() => line, true);
+        if (status.isTTY || changed || server.peers !== 0 || key !== lastLine) status.update(() => line, true);
         lastLine = key;
       },
       () => {
         statsBusy = false;
       },
     );
-  }, status.isTTY ? Math.min(intervalMs, 500) : intervalMs);
+  }, intervalMs);
   counters.unref();
 
   process.stdout.write(`ringsocket serve: ${mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);

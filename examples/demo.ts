@@ -29,7 +29,9 @@ import { argInt, argValue, isMain } from '../bench/common.js';
 
 const PAYLOAD_BYTES = 64;
 /** Lateness and RTT samples start after this much of each run. */
+/** Left out of the latency figures: the first second of a run, or its first quarter if shorter. */
 const WARMUP_MS = 1000;
+const warmupFor = (seconds: number): number => Math.min(WARMUP_MS, seconds * 250);
 const discard: number[] = [];
 
 // ---- echo server (child process) -------------------------------------------------------------------
@@ -233,7 +235,7 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
       const now = performance.now();
       // libuv timers run on a millisecond clock and can fire up to 1 ms early: early is on time.
       // The first second warms up (JIT, first connections' buffers): not in the latency figures.
-      const warm = now - start >= WARMUP_MS;
+      const warm = now - start >= warmupFor(seconds);
       if (warm) late.push(Math.max(0, now - (start + slot * period)));
       const got = driver.receive(now, warm ? rtt : discard);
       discard.length = 0;
@@ -339,7 +341,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
     child.kill();
   }
   console.log(
-    `\nsummary (first ${WARMUP_MS / 1000} s of each run not in the latency figures; tick lateness = actual - scheduled tick start; busy = event-loop active time minus the simulated work; ` +
+    `\nsummary (first ${warmupFor(seconds) / 1000} s of each run not in the latency figures; tick lateness = actual - scheduled tick start; busy = event-loop active time minus the simulated work; ` +
       `load average ${loadavg()[0]!.toFixed(2)}):`,
   );
   printSideBySide(results);

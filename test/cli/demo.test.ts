@@ -1,24 +1,32 @@
 /**
- * `ringsocket demo` runs examples/demo.ts (dist/examples/demo.js) with the words after `demo`: a short
- * run ends with exit 0 and a side-by-side summary; a flag the demo rejects makes the command fail.
+ * `ringsocket demo` calls examples/demo.ts's exported runDemo with the flags given: a short run ends
+ * with exit 0 and a side-by-side summary of both implementations; bad demo flags are usage errors.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, runCli } from './run-cli.js';
+import { killAll, lines, runCli } from './run-cli.js';
 
 afterEach(killAll);
 
 describe('ringsocket demo', () => {
   it('runs the demo to the end with the flags given (short run): exit 0, both implementations reported', async () => {
-    const r = await runCli(['demo', '--seconds', '1', '--clients', '4'], 50_000);
+    const r = await runCli(['demo', '--seconds', '2', '--clients', '4'], 50_000);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/ringsocket/);
-    expect(r.stdout).toMatch(/\bws\b/);
+    // The flags reached the demo: its header names them.
+    expect(r.stdout).toMatch(/^ringsocket demo: 4 clients, .*, 2 s per implementation/m);
+    // The side-by-side summary: a header row with both names, then the rows.
+    expect(r.stdout).toMatch(/^\s+ringsocket\s+ws$/m);
+    expect(r.stdout).toMatch(/^tick lateness p99\s+[\d.]+ ms\s+[\d.]+ ms$/m);
   });
 
-  it('passes its flags through: a value the demo rejects fails the command', async () => {
-    const r = await runCli(['demo', '--seconds', 'soon'], 30_000);
-    expect(r.code).not.toBe(0);
-    expect(r.code).not.toBeNull();
-    expect(r.stderr).toMatch(/seconds/);
+  it.each<[string, string[], RegExp]>([
+    ['non-numeric value', ['--seconds', 'soon'], /--seconds: not an integer: "soon"/],
+    ['unknown flag', ['--client', '4'], /unknown flag --client/],
+    ['zero', ['--hz', '0'], /--hz must be at least 1/],
+    ['the internal child mode', ['--echo-server'], /unknown flag --echo-server/],
+  ])('%s: exit 2, one line on stderr, the demo not started', async (_what, args, message) => {
+    const r = await runCli(['demo', ...args], 30_000);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(message)]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * `ringsocket load` against real `ws` servers on 127.0.0.1 started by the test: the JSON results
  * (keys, types, counts that add up), the SVG chart, the table, rate / flood / text modes, and the
- * failure paths with their exit codes (3 refused, 4 handshake refused, 5 errors during the run).
+ * failure paths with their exit codes (3 refused or handshake refused, 5 errors during the run).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -251,11 +251,11 @@ describe('load: failures and exit codes', () => {
     expect(res.messages).toMatchObject({ sent: 0, received: 0 });
   });
 
-  it('handshake refused with HTTP 403: exit 4', async () => {
+  it('handshake refused with HTTP 403: exit 3', async () => {
     const srv = await startWsServer({ verifyClient: (_info: unknown, cb: (ok: boolean, code?: number) => void) => cb(false, 403) });
     try {
       const r = await runCli(['load', srv.url, '--connections', '2', '--duration', '1s', '--quiet']);
-      expect(r.code).toBe(4);
+      expect(r.code).toBe(3);
       expect(lines(r.stderr)).toEqual([`ringsocket load: handshake refused by ${srv.url}/: HTTP_403 (2 of 2 connections failed)`]);
     } finally {
       await srv.close();

@@ -51,8 +51,11 @@ describe('serve --mode echo', () => {
     expect(await nextMessage(ws)).toEqual({ data: Buffer.from('hello'), isBinary: false });
     ws.send(Buffer.from([1, 2, 3]));
     expect(await nextMessage(ws)).toEqual({ data: Buffer.from([1, 2, 3]), isBinary: true });
-    // The counters line (a plain line per interval when something changed: stdout is a pipe here).
-    await proc.waitForStdout(/^connections 1 {2}in [\d,]+ msg\/s {2}out [\d,]+ msg\/s {2}\(total in 2, out 2\)$/m);
+    // The counters line on stderr (a plain line per second while connections are open: stderr is a pipe here).
+    await proc.waitFor('stderr', /^connections 1 {2}in [\d,]+ msg\/s {2}out [\d,]+ msg\/s {2}\(total in 2, out 2\)$/m);
+    // …and again each second while the connection is open, idle or not.
+    const n0 = lines(proc.stderr).length;
+    await proc.waitFor('stderr', new RegExp(`^(?:.*\\n){${n0}}connections 1 {2}in 0 msg/s {2}out 0 msg/s`), 5000);
 
     proc.child.kill('SIGTERM');
     const [code, reason] = (await closed) as [number, Buffer];
@@ -63,7 +66,8 @@ describe('serve --mode echo', () => {
     expect(r.signal).toBeNull();
     expect(r.stdout).toMatch(/^SIGTERM: closing 1 peer\(s\) with 1001$/m);
     expect(r.stdout).toMatch(/^ringsocket serve: stopped$/m);
-    expect(r.stderr).toBe('');
+    // stderr holds the counters lines only.
+    for (const l of lines(r.stderr)) expect(l).toMatch(/^connections \d+ {2}in /);
   });
 
   it('ringsocket load against ringsocket serve: every message answered, exit 0; then SIGINT stops it with 0', async () => {
@@ -77,6 +81,7 @@ describe('serve --mode echo', () => {
     expect(res.errors.total).toBe(0);
     // --quiet: the URL line only, no counters.
     expect(proc.stdout).not.toMatch(/^connections /m);
+    expect(proc.stderr).toBe('');
 
     proc.child.kill('SIGINT');
     const s = await proc.wait(15_000);
@@ -84,11 +89,11 @@ describe('serve --mode echo', () => {
     expect(s.stdout).toMatch(/^SIGINT: closing 0 peer\(s\) with 1001$/m);
   });
 
-  it('a client asking only for a subprotocol the server does not accept is refused: load exits 4 (HTTP_400)', async () => {
+  it('a client asking only for a subprotocol the server does not accept is refused: load exits 3 (HTTP_400)', async () => {
     const { proc, url } = await startServe(['--protocols', 'chat,v2']);
     try {
       const r = await runCli(['load', url, '--connections', '2', '--duration', '1s', '--protocols', 'other', '--quiet']);
-      expect(r.code).toBe(4);
+      expect(r.code).toBe(3);
       expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ringsocket load: handshake refused by ws:\/\/127\.0\.0\.1:\d+\/: HTTP_400/)]);
       const ws = await openClient(url, {}, ['v2']);
       expect(ws.protocol).toBe('v2');
