@@ -83,6 +83,13 @@ export interface PeerPoolOptions {
   handshakeTimeout?: number;
   /** Milliseconds to wait for the peer's close frame after ours before dropping. Default 5000. */
   closeTimeout?: number;
+  /**
+   * Scheduling niceness of the I/O threads, 0–19 (Linux, per thread; ignored elsewhere). Default 0.
+   * A fixed-tick loop gives them a higher one (e.g. 10): when the cores are oversubscribed the kernel
+   * then runs the main thread first, and the workers, left behind, pause their sockets (TCP
+   * backpressure) instead of taking the tick's CPU. See `bench/suite` S3.
+   */
+  workerNice?: number;
 }
 
 interface Resolved {
@@ -92,6 +99,7 @@ interface Resolved {
   maxPeersPerWorker: number;
   handshakeTimeout: number;
   closeTimeout: number;
+  workerNice: number;
 }
 
 function positiveInt(v: unknown, name: string, min = 1): number {
@@ -107,6 +115,11 @@ function powerOfTwo(v: unknown, name: string): number {
   return n;
 }
 
+function niceness(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 19) throw new TypeError(`options.workerNice must be an integer between 0 and 19, got ${String(v)}`);
+  return v;
+}
+
 function resolveOptions(o: PeerPoolOptions): Resolved {
   if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
   return {
@@ -116,6 +129,7 @@ function resolveOptions(o: PeerPoolOptions): Resolved {
     maxPeersPerWorker: o.maxPeersPerWorker === undefined ? DEFAULT_MAX_PEERS_PER_WORKER : positiveInt(o.maxPeersPerWorker, 'maxPeersPerWorker'),
     handshakeTimeout: o.handshakeTimeout === undefined ? 10_000 : positiveInt(o.handshakeTimeout, 'handshakeTimeout'),
     closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
+    workerNice: o.workerNice === undefined ? 0 : niceness(o.workerNice),
   };
 }
 
@@ -186,6 +200,7 @@ export class WorkerHandle {
       port: port2,
       handshakeTimeoutMs: o.handshakeTimeout,
       closeTimeoutMs: o.closeTimeout,
+      nice: o.workerNice,
     };
     this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2 as unknown as import('node:worker_threads').TransferListItem], name: `ringsocket-io-${index}` });
     // Idle workers must not hold the process: ref only while connections exist (see `ref`).

@@ -11,8 +11,10 @@ import { expose } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { WorkerControl, WorkerInit, WorkerNotice } from '../src/protocol/control.js';
 import { WorkerRuntime } from './runtime.js';
+import { applyNice } from './nice.js';
 
 const init = workerData as WorkerInit;
+applyNice(init.nice);
 const post = (n: WorkerNotice): void => parentPort!.postMessage(n);
 
 const runtime = new WorkerRuntime(init, (opens) => post({ t: 'idle', opens }));

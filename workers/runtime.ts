@@ -49,6 +49,7 @@ import {
 import { decodeJson, encodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
 import { Connection, NO_PENDING, type PendingItem } from './connection.js';
 import { ServerSide } from './listener.js';
+import { threadNice } from './nice.js';
 
 const textDecoder = new TextDecoder();
 
@@ -405,6 +406,7 @@ export class WorkerRuntime {
       paused,
       ...this.stats,
       heapUsed: process.memoryUsage().heapUsed,
+      nice: threadNice(),
     };
   }
 

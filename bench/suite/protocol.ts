@@ -52,6 +52,8 @@ export interface ServerConfig {
   pacedMs: number;
   /** PeerPool threads for ringsocket (0: the pool's default). */
   rsThreads: number;
+  /** PeerPool workerNice for ringsocket. */
+  rsNice: number;
   /** The server process exits (and says so) past this RSS, so a runaway backlog cannot eat the machine. */
   rssLimitBytes: number;
 }

@@ -240,7 +240,7 @@ export function writeReport(files?: string[]): string {
     md.push(`## ${p.scenario}`, '');
     if (p.file !== lastFile) md.push(
       `From \`${path.relative(path.join(REPO_ROOT, 'bench'), p.file)}\` (${r.startedAt}${r.options.quick ? ', **--quick**' : ''}, ${r.options.reps} rep(s), ` +
-        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}).`,
+        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}, workerNice ${r.options.rsNice === undefined ? 0 : r.options.rsNice < 0 ? '10 in S3, 0 elsewhere' : r.options.rsNice}).`,
       '',
       `Machine: ${machineLine(r)}.`,
       '',

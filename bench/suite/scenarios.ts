@@ -66,6 +66,8 @@ export interface SuiteOptions {
   rsLoop: RsLoop | undefined;
   pacedMs: number;
   rsThreads: number;
+  /** PeerPool workerNice for ringsocket (-1: each scenario's default: S3's tick loops 10, others 0). */
+  rsNice: number;
   /** S5 connection counts. */
   s5Conns: number[];
   rssLimitMiB: number;
@@ -100,6 +102,8 @@ export interface RunResult {
 }
 
 const TICK = { hz: 60, busyMs: 8, snapshotBytes: 256 };
+/** ringsocket's I/O threads in S3 run at this niceness (PeerPool `workerNice`), as the README advises a tick loop. */
+const TICK_LOOP_NICE = 10;
 
 const M = (key: string, label: string, better: MetricDef['better'], ratio = true): MetricDef => ({ key, label, better, ratio });
 const CPU_METRICS = [
@@ -261,6 +265,7 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     rsLoop: v.rsLoop,
     pacedMs: v.mode === 'idle' ? Math.max(o.pacedMs, 5) : o.pacedMs,
     rsThreads: o.rsThreads,
+    rsNice: o.rsNice >= 0 ? o.rsNice : v.mode === 'tick' ? TICK_LOOP_NICE : 0,
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,
   };
 }

@@ -21,6 +21,8 @@ export interface WorkerInit {
   port: MessagePort;
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
+  /** Niceness to give the worker's thread (0: leave it). */
+  nice: number;
 }
 
 /** Per-worker figures returned by `PeerPool.stats()`. */
@@ -39,6 +41,8 @@ export interface WorkerStats {
   inboundRingFull: number;
   /** Worker heap in bytes. */
   heapUsed: number;
+  /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */
+  nice: number | null;
 }
 
 /** What a worker exposes over comlink. */

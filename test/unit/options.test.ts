@@ -28,6 +28,9 @@ describe('new PeerPool(options): one TypeError per option, thrown before any wor
     ['maxPeersPerWorker', { maxPeersPerWorker: 0 }, /^options\.maxPeersPerWorker must be an integer >= 1, got 0$/],
     ['handshakeTimeout', { handshakeTimeout: -1 }, /^options\.handshakeTimeout must be an integer >= 1, got -1$/],
     ['closeTimeout', { closeTimeout: 'x' }, /^options\.closeTimeout must be an integer >= 1, got x$/],
+    ['workerNice', { workerNice: -1 }, /^options\.workerNice must be an integer between 0 and 19, got -1$/],
+    ['workerNice', { workerNice: 20 }, /^options\.workerNice must be an integer between 0 and 19, got 20$/],
+    ['workerNice', { workerNice: 2.5 }, /^options\.workerNice must be an integer between 0 and 19, got 2\.5$/],
   ])('%s: %j', (_name, options, message) => {
     let err: unknown;
     try {

@@ -16,7 +16,7 @@ interface Entry {
 }
 
 export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): Backend {
-  const pool = new PeerPool(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {});
+  const pool = new PeerPool({ ...(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {}), workerNice: cfg.rsNice });
   const server = new TCPServer({ pool });
   const entries: Entry[] = [];
   const failures = new Map<string, number>();

@@ -1,0 +1,60 @@
+/**
+ * PeerPool `workerNice`: the I/O threads run at that niceness (Linux: per thread), the main thread keeps
+ * its own, a replacement worker gets it too, and the default leaves every thread as it was.
+ */
+import { getPriority } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { PeerPool } from '../helpers/lib.js';
+
+const linux = process.platform === 'linux';
+
+async function statsWhenReady(pool: PeerPool, threads: number) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const st = await pool.stats();
+      if (st.length === threads) return st;
+    } catch {
+      // a worker still booting or being replaced
+    }
+    if (Date.now() > deadline) throw new Error('workers did not come up');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.runIf(linux)('PeerPool workerNice', () => {
+  it('sets the niceness of every I/O thread and of a replacement, not of the main thread', async () => {
+    const mainBefore = getPriority();
+    const pool = new PeerPool({ threads: 2, workerNice: 7 });
+    try {
+      // Raising one's niceness needs no privilege; lowering it does: a main thread already above 7 stays.
+      const want = Math.max(7, mainBefore);
+      const st = await statsWhenReady(pool, 2);
+      expect(st.map((w) => w.nice)).toEqual([want, want]);
+      expect(getPriority()).toBe(mainBefore);
+      // A worker that dies is replaced, with the same niceness.
+      const oldThread = st.find((w) => w.index === 0)!.threadId;
+      await pool.crashWorkerForTest(0);
+      const deadline = Date.now() + 10_000;
+      let replaced = st;
+      while (replaced.find((w) => w.index === 0)?.threadId === oldThread || replaced.length !== 2) {
+        if (Date.now() > deadline) throw new Error('worker 0 was not replaced');
+        await new Promise((r) => setTimeout(r, 20));
+        replaced = await statsWhenReady(pool, 2);
+      }
+      expect(replaced.map((w) => w.nice)).toEqual([want, want]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('leaves the threads as they were by default', async () => {
+    const pool = new PeerPool({ threads: 1 });
+    try {
+      const [w] = await statsWhenReady(pool, 1);
+      expect(w!.nice).toBe(getPriority());
+    } finally {
+      await pool.close();
+    }
+  });
+});
