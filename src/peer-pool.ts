@@ -30,6 +30,9 @@ import {
   SYNC_ERR_IN_USE,
   SYNC_OK,
   DEFAULT_INBOUND_RING_CAPACITY,
+  WAKE_INT32S,
+  WAKE_SEQ,
+  WAKE_WAITING,
   DEFAULT_MAX_PEERS_PER_WORKER,
   DEFAULT_OUTBOUND_RING_CAPACITY,
   SLOT_FIELDS,
@@ -139,6 +142,41 @@ const LISTEN_WAIT_MS = 10_000;
 /** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
 const MAX_BOOT_FAILURES = 3;
 
+/**
+ * Start an I/O worker. Workers inherit `process.execArgv`, but one of those flags kills them at boot:
+ * `--input-type` (a program run with `node --input-type=module -e …`: "--input-type can only be used
+ * with string input"). Then the flags are passed explicitly without it; Node refuses some flags in an
+ * explicit list (per-process ones such as --expose-gc), in which case the worker gets none.
+ */
+function spawnWorker(init: WorkerInit, port: MessagePort, index: number): Worker {
+  const transferList = [port as unknown as import('node:worker_threads').TransferListItem];
+  const name = `ringsocket-io-${index}`;
+  const filtered = withoutInputType(process.execArgv);
+  if (filtered === null) return new Worker(WORKER_URL, { workerData: init, transferList, name });
+  try {
+    return new Worker(WORKER_URL, { workerData: init, transferList, name, execArgv: filtered });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
+    return new Worker(WORKER_URL, { workerData: init, transferList, name, execArgv: [] });
+  }
+}
+
+/** `argv` without `--input-type[=]…`, or null when it has none. */
+function withoutInputType(argv: readonly string[]): string[] | null {
+  if (!argv.some((a) => a === '--input-type' || a.startsWith('--input-type='))) return null;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--input-type') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--input-type=')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** An outbound record waiting for ring space (kept in order behind earlier ones). */
 interface Overflow {
   slot: number;
@@ -179,7 +217,7 @@ export class WorkerHandle {
   pendingCalls = 0;
   lastError = '';
 
-  constructor(index: number, o: Resolved) {
+  constructor(index: number, o: Resolved, wake: SharedArrayBuffer) {
     this.index = index;
     const inbound = allocRing(o.inboundRingSize);
     const outbound = allocRing(o.outboundRingSize);
@@ -201,8 +239,9 @@ export class WorkerHandle {
       handshakeTimeoutMs: o.handshakeTimeout,
       closeTimeoutMs: o.closeTimeout,
       nice: o.workerNice,
+      wake,
     };
-    this.worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2 as unknown as import('node:worker_threads').TransferListItem], name: `ringsocket-io-${index}` });
+    this.worker = spawnWorker(init, port2, index);
     // Idle workers must not hold the process: ref only while connections exist (see `ref`).
     this.worker.unref();
     this.port = port1;
@@ -253,6 +292,9 @@ export class PeerPool {
   #closed = false;
   #broken = '';
   #bellQueued = false;
+  /** The wake cell shared with every worker (WAKE_SEQ, WAKE_WAITING). */
+  readonly #wake = new Int32Array(new SharedArrayBuffer(WAKE_INT32S * 4));
+  #waiting: Promise<boolean> | null = null;
 
   constructor(options: PeerPoolOptions = {}) {
     this.#o = resolveOptions(options);
@@ -277,7 +319,7 @@ export class PeerPool {
   }
 
   #spawn(index: number): void {
-    const h = new WorkerHandle(index, this.#o);
+    const h = new WorkerHandle(index, this.#o, this.#wake.buffer as SharedArrayBuffer);
     this.#handles[index] = h;
     h.worker.on('message', (n: WorkerNotice) => {
       if (n.t === 'ready') {
@@ -316,6 +358,7 @@ export class PeerPool {
     }
     h.endpoints.length = 0;
     h.count = 0;
+    this.#wakeWaiter();
     h.overflow.length = 0;
     for (const st of h.streams.values()) st.onClosed(true);
     h.streams.clear();
@@ -509,6 +552,62 @@ export class PeerPool {
     }
   }
 
+  /**
+   * Wait, without spinning, until a worker has something for the main thread — a message, an open or a
+   * close, an incoming connection — that the next `poll()` will collect; or until `timeoutMs` passes.
+   * Resolves true for activity, false on timeout or when the pool is closed. For a server that reacts at
+   * once instead of on a tick: `for (;;) { await pool.waitForActivity(); /* poll and drain every peer *\/ }`.
+   * Activity is what arrived since the last `poll()`; packets already visible and not taken do not count.
+   * The wait keeps the process alive like a timer of `timeoutMs`. Calls made while one is pending share
+   * it (and its timeout). A worker's records wake it within microseconds (one `Atomics.notify`).
+   */
+  waitForActivity(timeoutMs = 1000): Promise<boolean> {
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
+      throw new TypeError(`timeoutMs must be a finite number of milliseconds between 0 and 2^31-1, got ${String(timeoutMs)}`);
+    }
+    if (this.#closed) return Promise.resolve(false);
+    if (this.#waiting !== null) return this.#waiting;
+    const w = this.#wake;
+    const seq = Atomics.load(w, WAKE_SEQ);
+    // Flag first, then look at the rings; a worker publishes, then looks at the flag (layout.ts).
+    Atomics.store(w, WAKE_WAITING, 1);
+    if (this.#hasActivity()) {
+      Atomics.store(w, WAKE_WAITING, 0);
+      return Promise.resolve(true);
+    }
+    const r = Atomics.waitAsync(w, WAKE_SEQ, seq);
+    if (!r.async) {
+      Atomics.store(w, WAKE_WAITING, 0);
+      return Promise.resolve(true);
+    }
+    let timedOut = false;
+    // Our own timer, not waitAsync's: it holds the process (waitAsync does not), and it wakes the wait
+    // by notifying the cell, so no waiter is left behind.
+    const timer = setTimeout(() => {
+      timedOut = true;
+      Atomics.notify(w, WAKE_SEQ);
+    }, timeoutMs);
+    const p = r.value.then(() => {
+      clearTimeout(timer);
+      this.#waiting = null;
+      Atomics.store(w, WAKE_WAITING, 0);
+      return !this.#closed && (!timedOut || this.#hasActivity());
+    });
+    this.#waiting = p;
+    return p;
+  }
+
+  /** Whether any live worker's inbound ring holds records not drained yet. */
+  #hasActivity(): boolean {
+    for (const h of this.#handles) if (!h.dead && h.inbound.hasUnread()) return true;
+    return false;
+  }
+
+  /** End a pending `waitForActivity()` now (a worker died, the pool closes). */
+  #wakeWaiter(): void {
+    if (this.#waiting !== null) Atomics.notify(this.#wake, WAKE_SEQ);
+  }
+
   /** @internal Drain every worker's inbound ring into the endpoints. Cheap when nothing arrived. */
   pump(): void {
     const hs = this.#handles;
@@ -574,6 +673,7 @@ export class PeerPool {
   async close(timeoutMs = 1000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wakeWaiter();
     // Hold the process until close() is done: an 'idle' notice must not unref a worker we still wait for.
     for (const h of this.#handles) if (!h.dead) h.worker.ref();
     this.flush();

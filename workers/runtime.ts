@@ -18,6 +18,8 @@ import { threadId } from 'node:worker_threads';
 import {
   CTL_DOORBELL,
   CTL_INBOUND_BLOCKED,
+  WAKE_SEQ,
+  WAKE_WAITING,
   SLOT_FIELDS,
   SLOT_IN_CONSUMED_BYTES,
   SLOT_IN_CONSUMED_MSGS,
@@ -73,6 +75,7 @@ export class WorkerRuntime {
   #onIdle: (opens: number) => void;
   #doorbellSeen = 0;
   #shuttingDown = false;
+  readonly #wakeCell: Int32Array;
   stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0 };
 
   constructor(init: WorkerInit, onIdle: (opens: number) => void) {
@@ -81,6 +84,7 @@ export class WorkerRuntime {
     this.outbound = new RingConsumer(init.outbound);
     this.ctl = new Int32Array(init.control);
     this.slots = new Int32Array(init.slots);
+    this.#wakeCell = new Int32Array(init.wake);
     this.handshakeTimeoutMs = init.handshakeTimeoutMs;
     this.closeTimeoutMs = init.closeTimeoutMs;
     this.#onIdle = onIdle;
@@ -200,6 +204,7 @@ export class WorkerRuntime {
   pushEvent(slot: number, kind: number, aux: number, data: Uint8Array | null): void {
     if (this.#events.length === 0 && this.inbound.push(slot, kind, aux, data)) {
       this.inbound.publish();
+      this.#wakeMain();
       return;
     }
     this.#events.push({ slot, kind, aux, data });
@@ -213,6 +218,7 @@ export class WorkerRuntime {
     if (i !== 0) {
       q.splice(0, i);
       this.inbound.publish();
+      this.#wakeMain();
     }
     if (q.length !== 0) {
       this.stats.inboundRingFull++;
@@ -225,6 +231,15 @@ export class WorkerRuntime {
   release(): void {
     this.live--;
     if (this.live === 0) this.#onIdle(this.opens);
+  }
+
+  /** After a publish: wake the main thread if it waits in `PeerPool.waitForActivity()` (one load otherwise). */
+  #wakeMain(): void {
+    const w = this.#wakeCell;
+    if (Atomics.load(w, WAKE_WAITING) === 0) return;
+    Atomics.store(w, WAKE_WAITING, 0);
+    Atomics.add(w, WAKE_SEQ, 1);
+    Atomics.notify(w, WAKE_SEQ);
   }
 
   /** Queue an inbound item for `conn` and push what the budget and the ring allow. */
@@ -345,7 +360,10 @@ export class WorkerRuntime {
       }
       pending.shift();
     }
-    if (pushed) ring.publish();
+    if (pushed) {
+      ring.publish();
+      this.#wakeMain();
+    }
     if (result === FLUSH_NO_RING) {
       this.stats.inboundRingFull++;
       Atomics.store(this.ctl, CTL_INBOUND_BLOCKED, 1);

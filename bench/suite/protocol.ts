@@ -36,7 +36,7 @@ export type ServerMode = 'echo' | 'sink' | 'tick' | 'idle';
  * setImmediate between passes over all peers; `paced` = one pass every `pacedMs` (setTimeout), as a
  * fixed-rate loop would, so that its CPU time is the per-message work rather than spinning.
  */
-export type RsLoop = 'immediate' | 'paced';
+export type RsLoop = 'immediate' | 'paced' | 'wait';
 
 export interface TickConfig {
   hz: number;

@@ -12,7 +12,7 @@
  * regenerates bench/RESULTS.md with tables and SVG charts (report.ts).
  *
  * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
- *          [--rs-loop immediate|paced] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
+ *          [--rs-loop immediate|paced|wait] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
  *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
  * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
  * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
@@ -57,7 +57,7 @@ function listFlag<T extends string>(argv: string[], name: string, allowed: reado
 export function parseOptions(argv: string[]): SuiteOptions & { report: boolean } {
   const quick = flag(argv, 'quick') !== undefined;
   const rsLoop = flag(argv, 'rs-loop');
-  if (rsLoop !== undefined && rsLoop !== 'immediate' && rsLoop !== 'paced') throw new TypeError(`--rs-loop must be immediate or paced, got ${rsLoop}`);
+  if (rsLoop !== undefined && rsLoop !== 'immediate' && rsLoop !== 'paced' && rsLoop !== 'wait') throw new TypeError(`--rs-loop must be immediate, paced or wait, got ${rsLoop}`);
   const cpuProf = flag(argv, 'cpu-prof');
   const s5 = flag(argv, 's5-conns');
   const s5Conns = s5 === undefined || s5 === '' ? (quick ? [5_000] : [10_000, 50_000]) : s5.split(',').map((x) => Number(x.replace(/_/g, '')));

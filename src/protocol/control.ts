@@ -21,6 +21,8 @@ export interface WorkerInit {
   port: MessagePort;
   handshakeTimeoutMs: number;
   closeTimeoutMs: number;
+  /** The pool's wake cell (see WAKE_SEQ in layout.ts), shared by every worker of the pool. */
+  wake: SharedArrayBuffer;
   /** Niceness to give the worker's thread (0: leave it). */
   nice: number;
 }

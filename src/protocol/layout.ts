@@ -56,6 +56,18 @@ export const CTL_SYNC_PORT = 22;
 export const CTL_SYNC_FD = 23;
 export const CTL_INT32S = 32;
 
+/**
+ * The pool's wake cell (Int32Array(WAKE_INT32S) over one SharedArrayBuffer shared by all its workers), for
+ * `PeerPool.waitForActivity()`:
+ * - WAKE_SEQ: bumped (then `Atomics.notify`) by a worker that published inbound records while the main
+ *   thread waits.
+ * - WAKE_WAITING: the main thread stores 1 before it waits and then looks at the rings; a worker publishes,
+ *   then loads this flag. One of the two sees the other, so no record is left unnoticed.
+ */
+export const WAKE_SEQ = 0;
+export const WAKE_WAITING = 1;
+export const WAKE_INT32S = 16;
+
 /** CTL_SYNC_STATUS values. */
 export const SYNC_OK = 1;
 export const SYNC_ERR_IN_USE = 2;

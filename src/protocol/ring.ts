@@ -160,6 +160,11 @@ export class RingConsumer extends RingView {
     return this.#writeCache !== this.#read;
   }
 
+  /** Whether the producer has published records this side has not read (one atomic load). */
+  hasUnread(): boolean {
+    return (Atomics.load(this.ctl, RING_WRITE) >>> 0) !== this.#read;
+  }
+
   /** Advance to the next record of the burst; false when the burst is exhausted. Skips padding. */
   next(): boolean {
     const words = this.words;

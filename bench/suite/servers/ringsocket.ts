@@ -70,7 +70,16 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
       const code = server.listen(0, '127.0.0.1');
       if (code !== ErrorCode.OK) throw new Error(`TCPServer.listen failed: ErrorCode ${code}`);
       if (cfg.mode !== 'tick') {
-        if (cfg.rsLoop === 'immediate') {
+        if (cfg.rsLoop === 'wait') {
+          // Sleep until a worker publishes something (PeerPool.waitForActivity), then one pass.
+          const loop = async (): Promise<void> => {
+            for (;;) {
+              pass();
+              await pool.waitForActivity(100);
+            }
+          };
+          void loop();
+        } else if (cfg.rsLoop === 'immediate') {
           const loop = (): void => {
             pass();
             setImmediate(loop);
