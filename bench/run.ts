@@ -1,6 +1,6 @@
 /**
- * Benchmark runner: the micro benchmarks (bench/micro), then the end-to-end acceptance benchmark
- * (bench/e2e/main-thread-cost), then a summary.
+ * Benchmark runner: the micro benchmarks (bench/micro), then the end-to-end benchmarks
+ * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency), then a summary.
  *
  * Usage: npm run bench [-- --scope micro|e2e|all] [--quick] [--strict] [main-thread-cost options]
  *   --scope   what to run (default all)
@@ -13,6 +13,7 @@ import { argValue, machineInfo, writeResult } from './common.js';
 import { runRingBench, type MicroResult } from './micro/ring.bench.js';
 import { optionsFromArgv, runMainThreadCost, type MainThreadCostResult } from './e2e/main-thread-cost.js';
 import { runConnections, type ConnectionsResult } from './e2e/connections.js';
+import { runHopLatency, type HopLatencyResult } from './e2e/hop-latency.js';
 
 const argv = process.argv.slice(2);
 const scope = argValue(argv, 'scope') ?? 'all';
@@ -28,6 +29,7 @@ const t0 = performance.now();
 let micro: MicroResult | null = null;
 let e2e: MainThreadCostResult | null = null;
 let conns: ConnectionsResult | null = null;
+let hops: HopLatencyResult | null = null;
 
 if (scope !== 'e2e') {
   console.log('\n== micro: bench/micro/ring.bench ==');
@@ -42,6 +44,11 @@ if (scope !== 'micro') {
   e2e = await runMainThreadCost(optionsFromArgv(argv, quick));
   console.log('\n== e2e: bench/e2e/connections ==');
   conns = await runConnections({ ...(quick ? { connections: 2000, reps: 1 } : {}), writeJson: argValue(argv, 'no-json') === undefined });
+  console.log('\n== e2e: bench/e2e/hop-latency ==');
+  hops = await runHopLatency(quick ? 2000 : 5000, quick ? 3 : 5);
+  if (argValue(argv, 'no-json') === undefined) {
+    console.log(`  results: ${writeResult('hop-latency', { bench: 'hop-latency', date: new Date().toISOString(), machine, quick, ...hops })}`);
+  }
 }
 
 console.log(`\n== summary (${((performance.now() - t0) / 1000).toFixed(0)} s; load average now ${machineInfo().loadAvg.join(' ')}) ==`);
@@ -70,5 +77,9 @@ if (e2e !== null) {
 }
 if (conns !== null) {
   console.log(`connections: ${conns.allHeld ? 'all held and echoed' : 'PROBLEMS'}; RSS per connection ringsocket/ws-main ${conns.ratioRssPerConn.toFixed(2)}x`);
+}
+if (hops !== null) {
+  const p50 = (k: string) => hops!.summary[k]!.p50.median.toFixed(0);
+  console.log(`ping-pong RTT p50 (64 B, one in flight): ws ${p50('ws')} µs, ringsocket waitForActivity ${p50('ringsocket-wait')} µs, polling flat out ${p50('ringsocket-immediate')} µs`);
 }
 if (argValue(argv, 'strict') !== undefined && (e2e?.pass === false || conns?.allHeld === false)) process.exitCode = 1;
