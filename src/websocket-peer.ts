@@ -303,7 +303,8 @@ export class WebSocketPeer {
   }
 
   /**
-   * Godot `get_packet()`: the next message, as a fresh `Uint8Array` the caller owns (text messages as
+   * Godot `get_packet()`: the next message, as a `Uint8Array` the caller owns (a copy nothing else writes;
+   * 65 B–16 KiB packets are views into a shared 64 KiB slab, see README "Behaviour details") (text messages as
    * their UTF-8 bytes; see `wasStringPacket()`). With none waiting: an empty array and
    * `getPacketError()` = ERR_UNAVAILABLE. Frees room in the inbound budget at once.
    */

@@ -139,6 +139,11 @@ export class RingProducer extends RingView {
  * ```
  * Payload bytes stay valid until `release()`.
  */
+/** Bytes of one copy-out slab (see `RingConsumer.copyPayload`): what a retained packet may keep alive. */
+export const SLAB_BYTES = 64 * 1024;
+/** Largest payload copied into a slab; larger ones get an `ArrayBuffer` of their own. */
+export const SLAB_MAX_PACKET = 16 * 1024;
+
 export class RingConsumer extends RingView {
   #read: number;
   #writeCache: number;
@@ -190,10 +195,34 @@ export class RingConsumer extends RingView {
     Atomics.store(this.ctl, RING_READ, this.#read | 0);
   }
 
-  /** A fresh copy of the current record's payload (one allocation, one memcpy; not shared memory). */
+  /**
+   * A copy of the current record's payload in ordinary (not shared) memory that no one else writes:
+   * - up to 64 bytes: a `slice` (V8 keeps such arrays on its heap: one allocation, cheapest);
+   * - up to SLAB_MAX_PACKET: a view into the current 64 KiB slab, an `ArrayBuffer` filled front to back
+   *   and never rewritten. A `slice` of this size allocates its own off-heap `ArrayBuffer`, which costs
+   *   ~3 µs here (bench/micro: "copyPayload 1 KiB") against ~0.2 µs for the view. Packets in one slab
+   *   share its `ArrayBuffer`, as Node's pooled `Buffer`s do (byteOffset ≠ 0);
+   * - larger: a `slice` of its own (the allocation is small next to the copy).
+   */
   copyPayload(): Uint8Array {
-    return this.data.slice(this.payloadOffset, this.payloadOffset + this.len);
+    const off = this.payloadOffset;
+    const len = this.len;
+    if (len <= 64 || len > SLAB_MAX_PACKET) return this.data.slice(off, off + len);
+    let at = this.#slabUsed;
+    if (at + len > SLAB_BYTES) {
+      this.#slab = new ArrayBuffer(SLAB_BYTES);
+      this.#slabView = new Uint8Array(this.#slab);
+      at = 0;
+    }
+    this.#slabView.set(this.data.subarray(off, off + len), at);
+    // 8-byte aligned, so a caller may lay a Float64Array or DataView over a packet.
+    this.#slabUsed = (at + len + 7) & ~7;
+    return new Uint8Array(this.#slab, at, len);
   }
+
+  #slab = new ArrayBuffer(0);
+  #slabView = new Uint8Array(0);
+  #slabUsed = SLAB_BYTES;
 
   /** A view of the current payload in shared memory: valid only until `release()`. */
   viewPayload(): Uint8Array {

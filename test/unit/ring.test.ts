@@ -446,3 +446,66 @@ describe('wrap-around', () => {
     expect(p.free()).toBe(4096);
   });
 });
+
+describe('RingConsumer.copyPayload: copies out of shared memory that nothing writes again', () => {
+  it('keeps every copy intact while the ring is reused, and copies never overlap', async () => {
+    const { SLAB_BYTES, SLAB_MAX_PACKET } = await import('../../dist/src/protocol/ring.js');
+    const sab = allocRing(1 << 17); // records up to 32 KiB: every size class fits whole
+    const p = new RingProducer(sab);
+    const c = new RingConsumer(sab);
+    const rnd = mulberry32(7);
+    const sizes = [0, 1, 64, 65, 100, 1000, 4096, SLAB_MAX_PACKET, SLAB_MAX_PACKET + 1, 12_000];
+    const kept: { seq: number; bytes: Uint8Array }[] = [];
+    let seq = 0;
+    for (let round = 0; round < 200; round++) {
+      // A burst of records, copied out, then released: the next burst overwrites the ring.
+      const burst: { seq: number; len: number }[] = [];
+      for (let k = 0; k < 3; k++) {
+        const len = sizes[Math.floor(rnd() * sizes.length)]!;
+        const at = p.reserve(len, 1, KIND, 0);
+        if (at < 0) break;
+        fillPayload(p.data, at, seq, len);
+        burst.push({ seq: seq++, len });
+      }
+      p.publish();
+      expect(c.begin()).toBe(true);
+      for (const b of burst) {
+        expect(c.next()).toBe(true);
+        const copy = c.copyPayload();
+        expect(copy.byteLength).toBe(b.len);
+        expect(copy.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+        kept.push({ seq: b.seq, bytes: copy });
+      }
+      c.release();
+    }
+    // Every copy still holds its own bytes after the ring was overwritten many times.
+    for (const k of kept) expect(checkPayload(k.bytes, 0, k.seq, k.bytes.byteLength)).toBe(-1);
+    // Copies that share an ArrayBuffer (slab packets, 65 B to SLAB_MAX_PACKET) never overlap, start
+    // 8-byte aligned and stay inside one slab; the others have a buffer of their own.
+    const byBuffer = new Map<ArrayBufferLike, Uint8Array[]>();
+    for (const { bytes } of kept) {
+      const list = byBuffer.get(bytes.buffer) ?? [];
+      list.push(bytes);
+      byBuffer.set(bytes.buffer, list);
+    }
+    let shared = 0;
+    for (const [buf, list] of byBuffer) {
+      if (list.length === 1 && (list[0]!.byteLength <= 64 || list[0]!.byteLength > SLAB_MAX_PACKET)) continue;
+      expect(buf.byteLength).toBe(SLAB_BYTES);
+      list.sort((a, b) => a.byteOffset - b.byteOffset);
+      for (let i = 0; i < list.length; i++) {
+        const x = list[i]!;
+        expect(x.byteLength).toBeGreaterThan(64);
+        expect(x.byteLength).toBeLessThanOrEqual(SLAB_MAX_PACKET);
+        expect(x.byteOffset % 8).toBe(0);
+        if (i > 0) expect(x.byteOffset).toBeGreaterThanOrEqual(list[i - 1]!.byteOffset + list[i - 1]!.byteLength);
+      }
+      shared += list.length > 1 ? 1 : 0;
+    }
+    expect(shared).toBeGreaterThan(0);
+    // Writing into one copy changes no other.
+    const a = kept.find((k) => k.bytes.byteLength === 1000)!;
+    a.bytes.fill(0);
+    for (const k of kept) if (k !== a) expect(checkPayload(k.bytes, 0, k.seq, k.bytes.byteLength)).toBe(-1);
+  });
+});
