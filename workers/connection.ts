@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/control.js';
 import { answer, findHeadEnd, refuse } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
-import { EV_MSG_BINARY, EV_MSG_TEXT, EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
+import { EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
 import type { WorkerRuntime } from './runtime.js';
 
 /** An inbound item waiting for credit or ring space. */
@@ -381,14 +381,7 @@ export class Connection {
 
   message(data: Buffer, isBinary: boolean): void {
     this.#heardSinceBeat = true;
-    this.rt.deliver(this, {
-      kind: isBinary ? EV_MSG_BINARY : EV_MSG_TEXT,
-      isMessage: true,
-      data,
-      aux: 0,
-      offset: 0,
-      counted: false,
-    });
+    this.rt.deliverMessage(this, data, isBinary);
   }
 
   finished(code: number, reason: Buffer): void {

@@ -46,6 +46,8 @@ import {
   FLAG_FIRST,
   FLAG_LAST,
   FLAG_WHOLE,
+  EV_MSG_BINARY,
+  EV_MSG_TEXT,
   KIND_MASK,
 } from '../src/protocol/records.js';
 import { decodeJson, encodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
@@ -241,6 +243,41 @@ export class WorkerRuntime {
     Atomics.add(w, WAKE_SEQ, 1);
     Atomics.notify(w, WAKE_SEQ);
   }
+
+  /**
+   * A whole message from ws for `conn`. The common case — nothing queued before it, credit, ring room,
+   * one record — is written straight into the ring and published once per turn (a microtask after ws
+   * emitted every message of the chunk it parsed); anything else goes through the pending list.
+   */
+  deliverMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
+    const kind = isBinary ? EV_MSG_BINARY : EV_MSG_TEXT;
+    const total = data.byteLength;
+    const ring = this.inbound;
+    if (conn.pending.length === 0 && !conn.socketClosed && total <= ring.maxRecordPayload && !this.stalled.has(conn) && this.#hasCredit(conn, total)) {
+      const at = ring.reserve(total, conn.slot, kind | FLAG_WHOLE, total);
+      if (at >= 0) {
+        if (total !== 0) ring.data.set(data, at);
+        conn.deliveredBytes = (conn.deliveredBytes + total) >>> 0;
+        conn.deliveredMsgs = (conn.deliveredMsgs + 1) >>> 0;
+        this.stats.messagesIn++;
+        this.stats.bytesIn += total;
+        if (!this.#publishQueued) {
+          this.#publishQueued = true;
+          queueMicrotask(this.#publishNow);
+        }
+        if (this.#budgetFull(conn)) this.#stall(conn);
+        return;
+      }
+    }
+    this.deliver(conn, { kind, isMessage: true, data, aux: 0, offset: 0, counted: false });
+  }
+
+  #publishQueued = false;
+  readonly #publishNow = (): void => {
+    this.#publishQueued = false;
+    this.inbound.publish();
+    this.#wakeMain();
+  };
 
   /** Queue an inbound item for `conn` and push what the budget and the ring allow. */
   deliver(conn: Connection, item: PendingItem): void {
