@@ -22,6 +22,13 @@ import type { PeerPool, WorkerHandle } from './peer-pool.js';
 const NO_PACKETS: (Uint8Array | undefined)[] = [];
 const NO_TEXTS: boolean[] = [];
 
+/** A message larger than one ring record, being put together from its fragments. */
+interface Assembly {
+  buf: Uint8Array;
+  text: boolean;
+  filled: number;
+}
+
 export const ARRIVED_CONNECTING = 0;
 export const ARRIVED_OPEN = 1;
 export const ARRIVED_CLOSED = 3;
@@ -30,9 +37,9 @@ export class PeerEndpoint {
   pool: PeerPool | null = null;
   handle: WorkerHandle | null = null;
   slot = -1;
-  base = 0;
   /** Latest state reported by the worker (the facade shows it on poll). */
   arrived = ARRIVED_CONNECTING;
+  /** From EV_OPEN until the facade takes it on `poll()` (it clears it then). */
   openInfo: OpenInfo | null = null;
   closeCode = -1;
   closeInfo: CloseInfo | null = null;
@@ -50,9 +57,8 @@ export class PeerEndpoint {
   tail = 0;
   /** End of what the user may read: packets that had arrived at the last `poll()`. */
   visibleTail = 0;
-  #assembling: Uint8Array | null = null;
-  #assemblingText = false;
-  #assembled = 0;
+  /** Only while a fragmented message comes in (one field, not three, in every idle endpoint). */
+  #assembling: Assembly | null = null;
 
   consumedBytes = 0;
   consumedMsgs = 0;
@@ -64,7 +70,6 @@ export class PeerEndpoint {
     this.pool = pool;
     this.handle = handle;
     this.slot = slot;
-    this.base = slot * SLOT_FIELDS;
   }
 
   handleIndex(): number {
@@ -94,16 +99,14 @@ export class PeerEndpoint {
         return;
       }
       // First fragment of a message larger than one record: c.aux is its total length.
-      this.#assembling = new Uint8Array(c.aux);
-      this.#assemblingText = isText;
-      this.#assembled = 0;
+      this.#assembling = { buf: new Uint8Array(c.aux), text: isText, filled: 0 };
     }
-    const buf = this.#assembling;
-    if (buf === null) return;
-    buf.set(c.viewPayload(), this.#assembled);
-    this.#assembled += c.len;
+    const a = this.#assembling;
+    if (a === null) return;
+    a.buf.set(c.viewPayload(), a.filled);
+    a.filled += c.len;
     if ((flags & FLAG_LAST) !== 0) {
-      this.#push(buf, this.#assemblingText);
+      this.#push(a.buf, a.text);
       this.#assembling = null;
     }
   }
@@ -167,7 +170,7 @@ export class PeerEndpoint {
     const h = this.handle;
     if (h === null || this.arrived === ARRIVED_CLOSED) return;
     const slots = h.slots;
-    const base = this.base;
+    const base = this.slot * SLOT_FIELDS;
     if (this.#publishedMsgs === this.consumedMsgs) return;
     this.#publishedMsgs = this.consumedMsgs;
     Atomics.store(slots, base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
@@ -179,12 +182,12 @@ export class PeerEndpoint {
   /** Outbound payload bytes accepted and not yet written to the socket. */
   outboundBytes(): number {
     if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedBytes - Atomics.load(this.handle.slots, this.base + SLOT_OUT_SENT_BYTES)) >>> 0;
+    return (this.acceptedBytes - Atomics.load(this.handle.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_BYTES)) >>> 0;
   }
 
   outboundMsgs(): number {
     if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedMsgs - Atomics.load(this.handle.slots, this.base + SLOT_OUT_SENT_MSGS)) >>> 0;
+    return (this.acceptedMsgs - Atomics.load(this.handle.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_MSGS)) >>> 0;
   }
 
   /** Make every packet that already arrived readable (called by `poll()`). */

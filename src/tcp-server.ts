@@ -7,7 +7,7 @@
  */
 import { ErrorCode, StreamPeerTCPStatus } from './enums.js';
 import { getDefaultPool, type PeerPool, type WorkerHandle } from './peer-pool.js';
-import { registerStream, type StreamEvents } from './stream-ref.js';
+import { registerStream, type StreamEvents, type StreamRef } from './stream-ref.js';
 import { CMD_STREAM_CLOSE, CMD_STREAM_NO_DELAY } from './protocol/records.js';
 
 export interface TCPServerOptions {
@@ -21,42 +21,54 @@ export interface ServerSink {
 }
 
 /**
+ * @internal What `acceptStream` finds for a StreamPeerTCP (see stream-ref.ts), and the stream's state.
+ * A class rather than closures over the stream: one object per accepted connection, nothing more.
+ */
+class TcpStreamRef implements StreamRef {
+  readonly pool: PeerPool;
+  readonly handle: WorkerHandle;
+  readonly id: number;
+  readonly secure = false;
+  status: StreamPeerTCPStatus = StreamPeerTCPStatus.STATUS_CONNECTED;
+  handedOver = false;
+
+  constructor(pool: PeerPool, handle: WorkerHandle, id: number) {
+    this.pool = pool;
+    this.handle = handle;
+    this.id = id;
+  }
+
+  usable(): boolean {
+    return this.status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.handedOver && !this.handle.dead;
+  }
+
+  consume(): void {
+    this.handedOver = true;
+    this.handle.streams.delete(this.id);
+  }
+}
+
+/**
  * Godot `StreamPeerTCP` as the server side sees it: a TCP connection accepted by a worker, not yet
  * handed to a `WebSocketPeer` (or `StreamPeerTLS`). Taken or not, it is dropped if no WebSocket
  * handshake completes within the pool's `handshakeTimeout`.
  */
 export class StreamPeerTCP implements StreamEvents {
-  readonly #pool: PeerPool;
-  readonly #handle: WorkerHandle;
-  readonly #id: number;
+  readonly #ref: TcpStreamRef;
   readonly #host: string;
   readonly #port: number;
-  #status: StreamPeerTCPStatus = StreamPeerTCPStatus.STATUS_CONNECTED;
-  #handedOver = false;
 
   /** @internal Made by the pool; users get them from `TCPServer.takeConnection()`. */
   constructor(pool: PeerPool, handle: WorkerHandle, id: number, host: string, port: number) {
-    this.#pool = pool;
-    this.#handle = handle;
-    this.#id = id;
+    this.#ref = new TcpStreamRef(pool, handle, id);
     this.#host = host;
     this.#port = port;
-    registerStream(this, {
-      pool,
-      handle,
-      id,
-      secure: false,
-      usable: () => this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver && !handle.dead,
-      consume: () => {
-        this.#handedOver = true;
-        handle.streams.delete(id);
-      },
-    });
+    registerStream(this, this.#ref);
   }
 
   /** Godot `get_status()`: STATUS_CONNECTED until it is closed (NONE) or fails (ERROR). */
   getStatus(): StreamPeerTCPStatus {
-    return this.#status;
+    return this.#ref.status;
   }
 
   /** Godot `get_connected_host()`. */
@@ -71,24 +83,26 @@ export class StreamPeerTCP implements StreamEvents {
 
   /** Godot `poll()`: collect what the workers reported (e.g. that the connection was dropped). */
   poll(): ErrorCode {
-    this.#pool.pump();
+    this.#ref.pool.pump();
     return ErrorCode.OK;
   }
 
   /** Godot `set_no_delay(enabled)`. */
   setNoDelay(enabled: boolean): void {
-    if (this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver) {
-      this.#pool.push(this.#handle, this.#id, CMD_STREAM_NO_DELAY, enabled ? 1 : 0, null);
+    const r = this.#ref;
+    if (r.status === StreamPeerTCPStatus.STATUS_CONNECTED && !r.handedOver) {
+      r.pool.push(r.handle, r.id, CMD_STREAM_NO_DELAY, enabled ? 1 : 0, null);
     }
   }
 
   /** Godot `disconnect_from_host()`: close the connection (if not handed over). */
   disconnectFromHost(): void {
-    if (this.#status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.#handedOver) {
-      this.#pool.push(this.#handle, this.#id, CMD_STREAM_CLOSE, 0, null);
-      this.#handle.streams.delete(this.#id);
+    const r = this.#ref;
+    if (r.status === StreamPeerTCPStatus.STATUS_CONNECTED && !r.handedOver) {
+      r.pool.push(r.handle, r.id, CMD_STREAM_CLOSE, 0, null);
+      r.handle.streams.delete(r.id);
     }
-    this.#status = StreamPeerTCPStatus.STATUS_NONE;
+    r.status = StreamPeerTCPStatus.STATUS_NONE;
   }
 
   /** @internal */
@@ -96,8 +110,9 @@ export class StreamPeerTCP implements StreamEvents {
 
   /** @internal */
   onClosed(byError: boolean): void {
-    if (this.#handedOver) return;
-    this.#status = byError ? StreamPeerTCPStatus.STATUS_ERROR : StreamPeerTCPStatus.STATUS_NONE;
+    const r = this.#ref;
+    if (r.handedOver) return;
+    r.status = byError ? StreamPeerTCPStatus.STATUS_ERROR : StreamPeerTCPStatus.STATUS_NONE;
   }
 }
 

@@ -36,6 +36,8 @@ export interface WebSocketPeerOptions {
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const MAX_CLOSE_REASON_BYTES = 123;
+/** The default of both list properties, shared by every peer: the setters replace it, the getters copy it. */
+const NO_STRINGS: string[] = [];
 
 function toBytes(data: unknown): Uint8Array {
   if (data instanceof Uint8Array) return data;
@@ -71,12 +73,12 @@ export class WebSocketPeer {
   #wasString = false;
   #noDelay = true;
   // Configuration (Godot properties). Read when a connection starts.
-  #handshakeHeaders: string[] = [];
+  #handshakeHeaders: string[] = NO_STRINGS;
   #heartbeatInterval = 0;
   #inboundBufferSize = 65535;
   #maxQueuedPackets = 4096;
   #outboundBufferSize = 65535;
-  #supportedProtocols: string[] = [];
+  #supportedProtocols: string[] = NO_STRINGS;
   // The limits in force for the current connection (snapshotted at connect).
   #outLimitBytes = 65535;
   #outLimitMsgs = 4096;
@@ -273,6 +275,8 @@ export class WebSocketPeer {
       if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
         if (this.#state === State.CONNECTING) {
           const info = ep.openInfo!;
+          // Copied out: the endpoint need not keep it for the connection's life.
+          ep.openInfo = null;
           this.#state = State.OPEN;
           this.#protocol = info.protocol;
           this.#host = info.host;

@@ -4,6 +4,11 @@
  *
  * No closures per connection on the hot path: the `ws` event handlers are module-level functions that
  * find their Connection through the `kConn` symbol on the WebSocket (as ws does with `kWebSocket`).
+ *
+ * Server side, the `ws` WebSocket (with its Receiver, Sender and their stream states: ~1.2 KB) is made
+ * only when the connection needs it: the first bytes from the peer, the first send, a close, a
+ * heartbeat. Until then an open connection is "idle": its socket is read by our own listener, and a
+ * TCP close ends it as ws would have (code 1006 → -1, no error). Most of 50,000 connections are idle.
  */
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
@@ -41,8 +46,59 @@ const NO_WRITES: number[] = [];
 const kConn = Symbol('ringsocket.connection');
 type TaggedSocket = WebSocket & { [kConn]: Connection };
 
+/**
+ * A raw server socket's owner: the listener's stream, then the Connection that reads the upgrade on it.
+ * One key for both, so that the hand-over overwrites the value and never changes the socket's shape.
+ */
+export const kOwner = Symbol('ringsocket.owner');
+type OwnedSocket = Socket & { [kOwner]?: unknown };
+
 /** Close codes ws reports for closes that were not clean handshakes. */
 const CODE_ABNORMAL = 1006;
+const NO_BYTES = Buffer.alloc(0);
+
+/** `#flags` bits: one field for the booleans of every connection (see the accessors). */
+const READING_PAUSED = 1;
+/** TCP_NODELAY as last asked for (ws's setSocket turns it on: put back after it). */
+const NO_DELAY = 2;
+const SOCKET_CLOSED = 4;
+const RETIRED = 8;
+const DROPPED = 16;
+const CORKED = 32;
+
+/**
+ * What a connection needs only until it is open: the server side's request bytes and accept config,
+ * the handshake deadline, and what EV_OPEN reports. Dropped once EV_OPEN is out, so an open connection
+ * holds none of it (nor the fields for it).
+ */
+class Opening {
+  /** Server side: the request head so far, when it came in more than one chunk. */
+  request: Buffer | null = null;
+  accept: AcceptConfig | null = null;
+  secure = false;
+  /** Server side: the stream's handshake deadline (the listener's timer, handed over with the socket). */
+  deadline: NodeJS.Timeout | null = null;
+  host = '';
+  port = 0;
+  noDelay: boolean;
+  /** Server side: the subprotocol chosen and the URL requested (client side: ws knows its own). */
+  protocol: string | null = null;
+  url: string | undefined = undefined;
+
+  constructor(noDelay: boolean) {
+    this.noDelay = noDelay;
+  }
+}
+
+/** Heartbeat state, made by the first `setHeartbeat` (most connections never have one). */
+class Beat {
+  timer: NodeJS.Timeout | null = null;
+  /** A frame arrived from the peer since the last beat. */
+  heard = true;
+  missed = 0;
+  /** Whether ws's 'ping'/'pong' events are listened to (they only matter while beating). */
+  listening = false;
+}
 
 export class Connection {
   readonly rt: WorkerRuntime;
@@ -56,44 +112,62 @@ export class Connection {
   deliveredMsgs = 0;
   sentBytes = 0;
   sentMsgs = 0;
-  socketClosed = false;
-  retired = false;
-  /** Set when the main thread dropped us (negative close) or a local timer gave up: close code -1. */
-  dropped = false;
   error = '';
-  noDelay: boolean;
-  host = '';
-  port = 0;
-  /** Server side: the socket while the HTTP upgrade is read, the protocol chosen, the URL requested. */
+  /** Until EV_OPEN is out (null after). */
+  #opening: Opening | null;
+  /**
+   * Server side: the socket while no ws owns it — the HTTP upgrade is read (#opening set), then the
+   * connection is idle (see the module comment). Null once ws took it, or after it closed.
+   */
   #raw: Socket | null = null;
-  #request: Buffer | null = null;
-  #accept: AcceptConfig | null = null;
-  #secure = false;
-  #handshakeTimer: NodeJS.Timeout | null = null;
-  selectedProtocol: string | null = null;
-  requestedUrl: string | undefined = undefined;
   /** Write-completion queue: payload bytes * 2 + (message end ? 1 : 0), in send order. */
   #writes: number[] = NO_WRITES;
   /** Write-completion callback, made on the first send (an idle connection holds none). */
   #onWritten: ((err?: Error | null) => void) | null = null;
-  #heartbeat: NodeJS.Timeout | null = null;
-  #heardSinceBeat = true;
-  #hearing = false;
-  #missedBeats = 0;
+  #beat: Beat | null = null;
   #closeTimer: NodeJS.Timeout | null = null;
-  #readingPaused = false;
+  #flags = 0;
 
-  private constructor(rt: WorkerRuntime, slot: number, inboundBufferSize: number, maxQueuedPackets: number, noDelay: boolean) {
+  private constructor(rt: WorkerRuntime, slot: number, inboundBufferSize: number, maxQueuedPackets: number, opening: Opening | null) {
     this.rt = rt;
     this.slot = slot;
     this.inboundBufferSize = inboundBufferSize;
     this.maxQueuedPackets = maxQueuedPackets;
-    this.noDelay = noDelay;
+    this.#opening = opening;
+  }
+
+  /** The socket is gone (nothing more can arrive). */
+  get socketClosed(): boolean {
+    return (this.#flags & SOCKET_CLOSED) !== 0;
+  }
+  set socketClosed(on: boolean) {
+    this.#flags = on ? this.#flags | SOCKET_CLOSED : this.#flags & ~SOCKET_CLOSED;
+  }
+
+  /** EV_CLOSED is out: the slot is the main thread's again (set by the runtime). */
+  get retired(): boolean {
+    return (this.#flags & RETIRED) !== 0;
+  }
+  set retired(on: boolean) {
+    this.#flags = on ? this.#flags | RETIRED : this.#flags & ~RETIRED;
+  }
+
+  /** Set when the main thread dropped us (negative close) or a local timer gave up: close code -1. */
+  get dropped(): boolean {
+    return (this.#flags & DROPPED) !== 0;
+  }
+  set dropped(on: boolean) {
+    this.#flags = on ? this.#flags | DROPPED : this.#flags & ~DROPPED;
+  }
+
+  /** The socket is corked for the current command burst (see `cork`). */
+  get corked(): boolean {
+    return (this.#flags & CORKED) !== 0;
   }
 
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
   static connect(rt: WorkerRuntime, slot: number, cfg: ConnectConfig): Connection {
-    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, cfg.noDelay);
+    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, new Opening(cfg.noDelay));
     const headers: Record<string, string> = {};
     for (const [k, v] of cfg.headers) headers[k] = v;
     const opts: WebSocket.ClientOptions = {
@@ -120,17 +194,18 @@ export class Connection {
     } catch (err) {
       conn.error = errorCode(err);
       conn.socketClosed = true;
+      conn.#opening = null;
       queueMicrotask(() => rt.closed(conn, -1, '', conn.error));
       return conn;
     }
-    conn.attach(ws);
+    conn.attach(ws, true);
     if (cfg.heartbeatMs > 0) conn.setHeartbeat(cfg.heartbeatMs);
     return conn;
   }
 
   /** A connection that failed before it started (its stream was already gone). */
   static failed(rt: WorkerRuntime, slot: number, error: string): Connection {
-    const conn = new Connection(rt, slot, 1, 1, true);
+    const conn = new Connection(rt, slot, 1, 1, null);
     conn.error = error;
     conn.socketClosed = true;
     queueMicrotask(() => rt.closed(conn, -1, '', error));
@@ -139,70 +214,127 @@ export class Connection {
 
   /**
    * Server: read and answer the HTTP upgrade on `socket` (a taken TCP stream, or its TLS layer), then
-   * frame with ws. The handshake must complete within `remainingMs` (the stream's deadline).
+   * frame with ws. `deadline` is the stream's handshake timer, now ours: when it fires, the listener
+   * calls `rawGone('HANDSHAKE_TIMEOUT')`; we clear it once the request is answered.
    */
-  static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, remainingMs: number): Connection {
-    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, cfg.noDelay);
+  static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
+    const op = new Opening(cfg.noDelay);
+    op.accept = cfg;
+    op.secure = secure;
+    op.deadline = deadline;
+    op.host = socket.remoteAddress ?? '';
+    op.port = socket.remotePort ?? 0;
+    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, op);
     conn.#raw = socket;
-    conn.#accept = cfg;
-    conn.#secure = secure;
-    conn.host = socket.remoteAddress ?? '';
-    conn.port = socket.remotePort ?? 0;
-    conn.#request = Buffer.alloc(0);
-    (socket as unknown as { [kConn]: Connection })[kConn] = conn;
-    socket.on('data', onRequestData);
+    // The listener tagged the socket with its stream under the same key: overwrite it, never delete it
+    // (a deleted property turns the socket's ~60 fields into a dictionary, +1.5 KB per connection).
+    (socket as OwnedSocket)[kOwner] = conn;
+    // Kept until ws takes the socket: they read the request, then watch the idle connection.
+    socket.on('data', onRawData);
     socket.on('error', onRawError);
     socket.on('close', onRawClose);
-    conn.#handshakeTimer = setTimeout(handshakeTimedOut, remainingMs, conn);
     socket.resume();
     return conn;
   }
 
+  /** Bytes on a socket we read ourselves: the upgrade request, or the first frames of an idle connection. */
+  rawData(chunk: Buffer): void {
+    if (this.#opening !== null) this.requestData(chunk);
+    else this.#materialize(chunk);
+  }
+
+  /** Our socket closed: during the handshake a failure; idle, the end ws would have reported. */
+  rawClosed(): void {
+    if (this.#opening !== null) {
+      this.rawGone('CONNECTION_LOST_DURING_HANDSHAKE');
+      return;
+    }
+    if (this.#raw === null || this.socketClosed) return;
+    this.#raw = null;
+    this.finished(CODE_ABNORMAL, NO_BYTES);
+  }
+
   /** Bytes of the upgrade request arrived. */
   requestData(chunk: Buffer): void {
+    const op = this.#opening!;
     const sock = this.#raw!;
-    const buf = this.#request!.length === 0 ? chunk : Buffer.concat([this.#request!, chunk]);
-    this.#request = buf;
+    const buf = op.request === null ? chunk : Buffer.concat([op.request, chunk]);
     const end = findHeadEnd(buf);
-    if (end === -1) return;
-    const cfg = this.#accept!;
-    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, this.#secure);
-    this.#detachRaw();
+    if (end === -1) {
+      op.request = buf;
+      return;
+    }
+    const cfg = op.accept!;
+    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, op.secure);
     if (!verdict.ok) {
+      this.#detachRaw();
       sock.end(verdict.response);
       sock.destroySoon();
       this.#failEarly(verdict.error);
       return;
     }
+    // Answered: the deadline no longer applies (and with the timer goes the listener's Stream).
+    if (op.deadline !== null) clearTimeout(op.deadline);
+    op.deadline = null;
+    op.request = null;
+    op.accept = null;
     sock.write(verdict.response);
-    this.selectedProtocol = verdict.protocol;
-    this.requestedUrl = verdict.url;
-    // ws's own server path: a WebSocket made with a null address is the server end of a socket.
+    op.protocol = verdict.protocol;
+    op.url = verdict.url;
+    // Frames right behind the request, or a heartbeat (it pings through ws), need ws now. A heartbeat set
+    // while the request was read (CMD_HEARTBEAT) wins over the one in the config.
+    const head = buf.subarray(end);
+    const beating = this.#beat !== null ? this.#beat.timer !== null : cfg.heartbeatMs > 0;
+    if (head.length !== 0 || beating) this.#materialize(head);
+    if (this.#beat === null && cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
+    this.opened();
+  }
+
+  /**
+   * Server side: hand the socket to a new ws WebSocket (ws's own server path: a WebSocket made with a
+   * null address is the server end of a socket). `head`: bytes already read from the socket, given
+   * back to it for ws to parse. EV_OPEN is not ws's business here (opened() sends it).
+   */
+  #materialize(head: Buffer): void {
+    const sock = this.#raw;
+    if (sock === null || this.ws !== null) return;
+    this.#raw = null;
+    // ws attaches its own listeners (an 'error' one among them) before any event can be emitted.
+    sock.removeListener('data', onRawData);
+    sock.removeListener('error', onRawError);
+    sock.removeListener('close', onRawClose);
     // closeTimeout: ws only defaults it for clients; left undefined, its server-side close timer fires
     // after 1 ms and destroys the socket before the peer's answer, so every close we start would end
     // unclean (-1). Ours (closeTimedOut, CLOSE_TIMEOUT) fires first; ws's is only a backstop.
     const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true, closeTimeout: this.rt.closeTimeoutMs + 1000 } as WebSocket.ClientOptions);
-    this.attach(ws);
-    // setSocket emits 'open' synchronously (→ EV_OPEN) and starts reading the frames after the head.
-    (ws as unknown as { setSocket(s: Socket, head: Buffer, o: object): void }).setSocket(sock, buf.subarray(end), {
-      maxPayload: cfg.inboundBufferSize,
+    this.attach(ws, false);
+    // setSocket gives `head` back to the socket and starts reading (asynchronously: nothing is parsed
+    // before this returns). It emits 'open' synchronously at its end; nobody listens on this side.
+    (ws as unknown as { setSocket(s: Socket, head: Buffer, o: object): void }).setSocket(sock, head, {
+      maxPayload: this.inboundBufferSize,
       skipUTF8Validation: false,
       allowSynchronousEvents: true,
     });
-    if (cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
+    if (this.#opening === null && (this.#flags & NO_DELAY) === 0) sock.setNoDelay(false); // setSocket turned it on
+    if ((this.#flags & READING_PAUSED) !== 0) ws.pause(); // we paused the socket; let ws know
+    this.#listenForBeats();
   }
 
+  /** Stop reading the request (refused or dropped): our listeners off, a no-op 'error' one kept. */
   #detachRaw(): void {
     const sock = this.#raw;
     if (sock === null) return;
-    sock.removeListener('data', onRequestData);
+    this.#raw = null;
+    sock.removeListener('data', onRawData);
     sock.removeListener('error', onRawError);
     sock.removeListener('close', onRawClose);
-    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
-    this.#handshakeTimer = null;
-    this.#raw = null;
-    this.#request = null;
-    // Keep an error listener: a late socket error must not crash the worker.
+    const op = this.#opening;
+    if (op !== null) {
+      if (op.deadline !== null) clearTimeout(op.deadline);
+      op.deadline = null;
+      op.request = null;
+    }
+    // A late socket error must not crash the worker.
     sock.on('error', onRawError);
   }
 
@@ -210,25 +342,30 @@ export class Connection {
   #failEarly(error: string): void {
     if (this.socketClosed) return;
     this.#detachRaw();
+    this.#opening = null;
     this.error = error;
     this.socketClosed = true;
     this.rt.closed(this, -1, '', error);
   }
 
+  /** Drop a server connection whose handshake is not done (deadline, lost socket, close while connecting). */
   rawGone(why: string): void {
     const sock = this.#raw;
-    if (sock === null) return;
+    if (sock === null || this.#opening === null) return;
     sock.destroy();
     this.#failEarly(why);
   }
 
-  attach(ws: WebSocket): void {
+  attach(ws: WebSocket, client: boolean): void {
     this.ws = ws;
     (ws as TaggedSocket)[kConn] = this;
-    // Listeners cost memory per connection (50,000 of them): 'upgrade' only matters to a client (a server
-    // knows its socket), 'ping'/'pong' only while heartbeats are on (see setHeartbeat).
-    if (this.#raw === null && this.#accept === null) ws.on('upgrade', onUpgrade);
-    ws.on('open', onOpen);
+    // Listeners cost memory per connection (50,000 of them): 'upgrade' and 'open' only matter to a
+    // client (a server knows its socket, and reports EV_OPEN itself right after setSocket),
+    // 'ping'/'pong' only while heartbeats are on (see setHeartbeat).
+    if (client) {
+      ws.on('upgrade', onUpgrade);
+      ws.on('open', onOpen);
+    }
     ws.on('message', onMessage);
     ws.on('error', onError);
     ws.on('close', onClose);
@@ -238,6 +375,7 @@ export class Connection {
 
   /** One record of an outbound message (whole, or a fragment of a large one). `view` is ring memory. */
   sendFragment(view: Uint8Array, binary: boolean, kindFlags: number, _aux: number): void {
+    if (this.ws === null && this.#opening === null) this.#materialize(NO_BYTES);
     const ws = this.ws;
     const last = (kindFlags & FLAG_LAST) !== 0;
     const n = view.byteLength;
@@ -262,14 +400,25 @@ export class Connection {
   }
 
   close(code: number, reason: string): void {
-    const ws = this.ws;
     if (this.socketClosed) return;
-    if (ws === null) {
+    if (this.ws === null && this.#opening !== null) {
       // Server side, still reading the upgrade request: drop.
       this.dropped = true;
       this.rawGone(code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING');
       return;
     }
+    if (this.ws === null && this.#raw !== null && code < 0) {
+      // An idle server connection dropped: destroying its socket needs no ws ('close' then ends it as
+      // ws would have, with DROPPED).
+      this.dropped = true;
+      if (this.error === '') this.error = 'DROPPED';
+      this.#raw.destroy();
+      return;
+    }
+    // An idle server connection: ws does the closing handshake as for any other.
+    this.#materialize(NO_BYTES);
+    const ws = this.ws;
+    if (ws === null) return;
     if (code < 0 || ws.readyState === WebSocket.CONNECTING) {
       this.dropped = true;
       if (this.error === '') this.error = code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING';
@@ -282,35 +431,51 @@ export class Connection {
   }
 
   setNoDelay(on: boolean): void {
-    this.noDelay = on;
+    // Before 'open' the choice is kept for it (the socket may not exist yet; ws sets its own on open).
+    if (this.#opening !== null) this.#opening.noDelay = on;
+    this.#flags = on ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
     const sock = this.#socket();
     if (sock !== null) sock.setNoDelay(on);
   }
 
   setHeartbeat(ms: number): void {
-    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
-    this.#heartbeat = null;
-    this.#missedBeats = 0;
-    this.#heardSinceBeat = true;
-    if (ms > 0 && !this.socketClosed) {
-      if (!this.#hearing && this.ws !== null) {
-        this.#hearing = true;
-        this.ws.on('ping', onHeard);
-        this.ws.on('pong', onHeard);
-      }
-      this.#heartbeat = setInterval(heartbeatTick, ms, this);
+    let b = this.#beat;
+    if (b === null) {
+      // Nothing on, nothing to turn off. While a server reads the request (no ws yet) the choice is
+      // kept all the same: it overrides the config's when the connection opens.
+      if (ms <= 0 && (this.ws !== null || this.#opening === null)) return;
+      b = this.#beat = new Beat();
     }
+    if (b.timer !== null) clearInterval(b.timer);
+    b.timer = null;
+    b.missed = 0;
+    b.heard = true;
+    if (ms > 0 && !this.socketClosed) {
+      // Pings go through ws: an idle server connection gets its WebSocket now.
+      if (this.ws === null && this.#opening === null) this.#materialize(NO_BYTES);
+      this.#listenForBeats();
+      b.timer = setInterval(heartbeatTick, ms, this);
+    }
+  }
+
+  #listenForBeats(): void {
+    const b = this.#beat;
+    if (b === null || b.listening || this.ws === null) return;
+    b.listening = true;
+    this.ws.on('ping', onHeard);
+    this.ws.on('pong', onHeard);
   }
 
   beat(): void {
     const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    const b = this.#beat;
+    if (ws === null || b === null || ws.readyState !== WebSocket.OPEN) return;
     // While we paused reading (our consumer is slow), frames wait in the kernel unread: silence is
     // ours, not the peer's, so it does not count against it.
-    if (this.#heardSinceBeat || this.#readingPaused) {
-      this.#heardSinceBeat = false;
-      this.#missedBeats = 0;
-    } else if (++this.#missedBeats >= 2) {
+    if (b.heard || (this.#flags & READING_PAUSED) !== 0) {
+      b.heard = false;
+      b.missed = 0;
+    } else if (++b.missed >= 2) {
       // Dead-peer detection: two whole intervals without a single frame from the peer (data, ping,
       // pong or close) — it is gone. Drop as not clean.
       this.error = 'HEARTBEAT_TIMEOUT';
@@ -322,73 +487,101 @@ export class Connection {
   }
 
   heard(): void {
-    this.#heardSinceBeat = true;
+    const b = this.#beat;
+    if (b !== null) b.heard = true;
   }
 
   // ---- write batching ----
 
-  corked = false;
-
+  /** Cork the socket for a burst of sends (the runtime uncorks after the burst). */
   cork(): boolean {
     const sock = this.#socket();
     if (sock === null || this.socketClosed) return false;
     sock.cork();
-    this.corked = true;
+    this.#flags |= CORKED;
     return true;
   }
 
   uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
+    if ((this.#flags & CORKED) === 0) return;
+    this.#flags &= ~CORKED;
     this.#socket()?.uncork();
   }
 
   // ---- backpressure ----
 
   pauseReading(): void {
-    if (this.#readingPaused || this.ws === null) return;
-    this.#readingPaused = true;
-    this.ws.pause();
+    if ((this.#flags & READING_PAUSED) !== 0) return;
+    if (this.ws !== null) this.ws.pause();
+    else if (this.#raw !== null && this.#opening === null) this.#raw.pause();
+    else return;
+    this.#flags |= READING_PAUSED;
   }
 
   resumeReading(): void {
-    if (!this.#readingPaused || this.ws === null) return;
-    this.#readingPaused = false;
-    this.ws.resume();
+    if ((this.#flags & READING_PAUSED) === 0) return;
+    if (this.ws !== null) this.ws.resume();
+    else if (this.#raw !== null && this.#opening === null) this.#raw.resume();
+    else return;
+    this.#flags &= ~READING_PAUSED;
   }
 
+  /** The socket once open: ws's, or ours while the connection is idle (null while the request is read). */
   #socket(): Socket | null {
     const s = (this.ws as unknown as { _socket?: Socket } | null)?._socket;
-    return s ?? null;
+    if (s != null) return s;
+    return this.#opening === null ? this.#raw : null;
   }
 
   // ---- events from ws ----
 
+  /** Client: the server answered 101 on `sock`. */
+  upgraded(sock: Socket): void {
+    const op = this.#opening;
+    if (op === null) return;
+    op.host = sock.remoteAddress ?? '';
+    op.port = sock.remotePort ?? 0;
+  }
+
   opened(): void {
     const ws = this.ws!;
+    const op = this.#opening;
+    if (op === null) return;
+    this.#opening = null;
     const sock = this.#socket();
+    this.#flags = op.noDelay ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
     if (sock !== null) {
-      sock.setNoDelay(this.noDelay);
-      if (this.host === '') {
-        this.host = sock.remoteAddress ?? '';
-        this.port = sock.remotePort ?? 0;
+      sock.setNoDelay(op.noDelay);
+      if (op.host === '') {
+        op.host = sock.remoteAddress ?? '';
+        op.port = sock.remotePort ?? 0;
       }
+      // Node caches the peer's address on the socket when it is first read (an object and a string,
+      // ~90 B per connection). EV_OPEN carries it and nothing reads it again; were it read, Node would
+      // ask the kernel afresh.
+      const cached = sock as unknown as { _peername?: unknown };
+      if (cached._peername != null) cached._peername = null;
     }
-    const info: OpenInfo = { protocol: this.selectedProtocol ?? ws.protocol, host: this.host, port: this.port };
-    if (this.requestedUrl !== undefined) info.url = this.requestedUrl;
+    const info: OpenInfo = { protocol: op.protocol ?? ws.protocol, host: op.host, port: op.port };
+    if (op.url !== undefined) info.url = op.url;
     this.rt.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(info), aux: 0, offset: 0, counted: false });
+    // Pushed at once (the usual case): give back the list deliver() made for it.
+    if (this.pending.length === 0) this.pending = NO_PENDING;
   }
 
   message(data: Buffer, isBinary: boolean): void {
-    this.#heardSinceBeat = true;
+    const b = this.#beat;
+    if (b !== null) b.heard = true;
     this.rt.deliverMessage(this, data, isBinary);
   }
 
   finished(code: number, reason: Buffer): void {
     this.socketClosed = true;
-    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    this.#opening = null;
+    const b = this.#beat;
+    if (b !== null && b.timer !== null) clearInterval(b.timer);
+    if (b !== null) b.timer = null;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
-    this.#heartbeat = null;
     this.#closeTimer = null;
     // Anything still queued in ws will never be written.
     while (this.#writes.length !== 0) this.#onWritten!();
@@ -410,9 +603,7 @@ function errorCode(err: unknown): string {
 }
 
 function onUpgrade(this: WebSocket, res: { socket: Socket }): void {
-  const conn = (this as TaggedSocket)[kConn];
-  conn.host = res.socket.remoteAddress ?? '';
-  conn.port = res.socket.remotePort ?? 0;
+  (this as TaggedSocket)[kConn].upgraded(res.socket);
 }
 
 function onOpen(this: WebSocket): void {
@@ -436,8 +627,8 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as TaggedSocket)[kConn].finished(code, reason);
 }
 
-function onRequestData(this: Socket, chunk: Buffer): void {
-  (this as unknown as { [kConn]: Connection })[kConn].requestData(chunk);
+function onRawData(this: Socket, chunk: Buffer): void {
+  ((this as OwnedSocket)[kOwner] as Connection).rawData(chunk);
 }
 
 function onRawError(this: Socket): void {
@@ -445,11 +636,7 @@ function onRawError(this: Socket): void {
 }
 
 function onRawClose(this: Socket): void {
-  (this as unknown as { [kConn]: Connection })[kConn].rawGone('CONNECTION_LOST_DURING_HANDSHAKE');
-}
-
-function handshakeTimedOut(conn: Connection): void {
-  conn.rawGone('HANDSHAKE_TIMEOUT');
+  ((this as OwnedSocket)[kOwner] as Connection).rawClosed();
 }
 
 function heartbeatTick(conn: Connection): void {

@@ -25,20 +25,24 @@ import { EV_INCOMING, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol
 import { encodeJson, decodeJson, type AcceptConfig, type IncomingInfo, type ListenConfig } from '../src/protocol/control.js';
 import { StreamPeerTLSStatus } from '../src/enums.js';
 import type { WorkerRuntime } from './runtime.js';
-import { Connection } from './connection.js';
+import { Connection, kOwner } from './connection.js';
 
 export interface Stream {
   id: number;
   socket: net.Socket;
   serverId: number;
   secure: boolean;
-  /** When the handshake deadline falls (ms since epoch). */
-  deadlineAt: number;
+  /**
+   * The handshake deadline. One timer from TCP accept to OPEN: when the stream becomes a Connection
+   * the timer goes with it (see `conn`), so a connection being opened does not need a second one.
+   */
   timer: NodeJS.Timeout;
+  /** The Connection reading the upgrade on this stream's socket, once accepted. */
+  conn: Connection | null;
 }
 
-const kStream = Symbol('ringsocket.stream');
-type TaggedSocket = net.Socket & { [kStream]?: Stream };
+/** The socket's owner (this stream, then its Connection: the same key, see `kOwner`). */
+type TaggedSocket = net.Socket & { [kOwner]?: Stream | Connection };
 
 export class ServerSide {
   readonly #rt: WorkerRuntime;
@@ -133,15 +137,10 @@ export class ServerSide {
     }
     const id = this.#nextStreamId++;
     const rt = this.#rt;
-    const st: Stream = {
-      id,
-      socket,
-      serverId,
-      secure: false,
-      deadlineAt: Date.now() + rt.handshakeTimeoutMs,
-      timer: setTimeout(streamTimedOut, rt.handshakeTimeoutMs, this, id),
-    };
-    (socket as TaggedSocket)[kStream] = st;
+    // (The timer is set right below: its callback gets the Stream itself.)
+    const st: Stream = { id, socket, serverId, secure: false, timer: undefined as unknown as NodeJS.Timeout, conn: null };
+    st.timer = setTimeout(deadlinePassed, rt.handshakeTimeoutMs, this, st);
+    (socket as TaggedSocket)[kOwner] = st;
     socket.on('error', onStreamError);
     socket.on('close', onStreamClose);
     this.streams.set(id, st);
@@ -188,9 +187,11 @@ export class ServerSide {
     raw.removeListener('error', onStreamError);
     raw.removeListener('close', onStreamClose);
     const sock = new tls.TLSSocket(raw, { isServer: true, secureContext: ctx });
+    // The TLS socket keeps the raw one: untag it (overwrite, never delete: see kOwner).
+    (raw as TaggedSocket)[kOwner] = undefined;
     st.socket = sock;
     st.secure = true;
-    (sock as TaggedSocket)[kStream] = st;
+    (sock as TaggedSocket)[kOwner] = st;
     sock.on('error', onStreamError);
     sock.on('close', onStreamClose);
     sock.once('secure', () => {
@@ -209,13 +210,14 @@ export class ServerSide {
     const rt = this.#rt;
     if (st === undefined) return Connection.failed(rt, slot, 'STREAM_GONE');
     this.streams.delete(cfg.streamId);
-    clearTimeout(st.timer);
     st.socket.removeListener('error', onStreamError);
     st.socket.removeListener('close', onStreamClose);
-    // The connection owns the socket now; do not keep the Stream (and its cleared timer) alive with it.
-    delete (st.socket as TaggedSocket)[kStream];
     rt.live--; // the stream becomes a connection (counted again when opened)
-    return Connection.accept(rt, slot, st.socket, cfg, st.secure, Math.max(1, st.deadlineAt - Date.now()));
+    // The connection takes the socket (and its tag) and the deadline timer; it clears the timer once
+    // the request is answered, and with it the last reference to this Stream.
+    const conn = Connection.accept(rt, slot, st.socket, cfg, st.secure, st.timer);
+    st.conn = conn;
+    return conn;
   }
 
   onSocketGone(st: Stream, byError: boolean): void {
@@ -229,8 +231,10 @@ export class ServerSide {
   }
 }
 
-function streamTimedOut(side: ServerSide, id: number): void {
-  side.closeStream(id, true);
+/** The handshake deadline of a stream passed: drop it, or the Connection it became. */
+function deadlinePassed(side: ServerSide, st: Stream): void {
+  if (st.conn !== null) st.conn.rawGone('HANDSHAKE_TIMEOUT');
+  else side.closeStream(st.id, true);
 }
 
 function onStreamError(this: net.Socket): void {
@@ -238,8 +242,8 @@ function onStreamError(this: net.Socket): void {
 }
 
 function onStreamClose(this: net.Socket, hadError: boolean): void {
-  const st = (this as TaggedSocket)[kStream];
-  if (st !== undefined) current?.onSocketGone(st, hadError);
+  const st = (this as TaggedSocket)[kOwner];
+  if (st !== undefined && !(st instanceof Connection)) current?.onSocketGone(st, hadError);
 }
 
 /** The worker's one ServerSide: socket handlers find it here, without a closure per socket. */
