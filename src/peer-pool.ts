@@ -15,7 +15,7 @@
  * is named by its slot there. Memory is per worker, not per peer: two rings (4 MiB each by default) and a
  * slot table (32 bytes per slot, paged in as slots are used).
  */
-import { Worker, type MessagePort, MessageChannel } from 'node:worker_threads';
+import { Worker, type MessagePort, MessageChannel, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { wrap, releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -93,6 +93,17 @@ export interface PeerPoolOptions {
    * backpressure) instead of taking the tick's CPU. See `bench/suite` S3.
    */
   workerNice?: number;
+  /**
+   * V8 heap limits of each I/O worker (Node's `Worker` `resourceLimits`: `maxYoungGenerationSizeMb`,
+   * `maxOldGenerationSizeMb`, `codeRangeSizeMb`, `stackSizeMb`). Default: Node's defaults.
+   *
+   * Many idle connections: `{ maxYoungGenerationSizeMb: 12 }`. A burst of accepts grows a worker's young
+   * generation to V8's maximum, and a worker that then idles never collects again, so it keeps that
+   * memory. Capped: 5.1–5.4 KB of RSS per idle connection at 10,000 instead of 6.6–7.1 (`bench/suite`
+   * S5), for ~10–15 % more worker CPU per message under a flood (more scavenges; S4). A worker that
+   * passes `maxOldGenerationSizeMb` dies like any other: its peers close with -1 and it is replaced.
+   */
+  workerResourceLimits?: ResourceLimits;
 }
 
 interface Resolved {
@@ -103,6 +114,26 @@ interface Resolved {
   handshakeTimeout: number;
   closeTimeout: number;
   workerNice: number;
+  workerResourceLimits: ResourceLimits | undefined;
+}
+
+const RESOURCE_LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+function resourceLimits(v: unknown): ResourceLimits | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object') throw new TypeError('options.workerResourceLimits must be an object');
+  const out: ResourceLimits = {};
+  for (const [k, n] of Object.entries(v)) {
+    if (!(RESOURCE_LIMITS as readonly string[]).includes(k)) {
+      throw new TypeError(`options.workerResourceLimits.${k} is not a limit (one of ${RESOURCE_LIMITS.join(', ')})`);
+    }
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+      throw new TypeError(`options.workerResourceLimits.${k} must be a positive number, got ${String(n)}`);
+    }
+    out[k as (typeof RESOURCE_LIMITS)[number]] = n;
+  }
+  return out;
 }
 
 function positiveInt(v: unknown, name: string, min = 1): number {
@@ -133,6 +164,7 @@ function resolveOptions(o: PeerPoolOptions): Resolved {
     handshakeTimeout: o.handshakeTimeout === undefined ? 10_000 : positiveInt(o.handshakeTimeout, 'handshakeTimeout'),
     closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
     workerNice: o.workerNice === undefined ? 0 : niceness(o.workerNice),
+    workerResourceLimits: resourceLimits(o.workerResourceLimits),
   };
 }
 
@@ -148,16 +180,17 @@ const MAX_BOOT_FAILURES = 3;
  * with string input"). Then the flags are passed explicitly without it; Node refuses some flags in an
  * explicit list (per-process ones such as --expose-gc), in which case the worker gets none.
  */
-function spawnWorker(init: WorkerInit, port: MessagePort, index: number): Worker {
+function spawnWorker(init: WorkerInit, port: MessagePort, index: number, limits: ResourceLimits | undefined): Worker {
   const transferList = [port as unknown as import('node:worker_threads').TransferListItem];
-  const name = `ringsocket-io-${index}`;
+  const options: WorkerOptions = { workerData: init, transferList, name: `ringsocket-io-${index}` };
+  if (limits !== undefined) options.resourceLimits = limits;
   const filtered = withoutInputType(process.execArgv);
-  if (filtered === null) return new Worker(WORKER_URL, { workerData: init, transferList, name });
+  if (filtered === null) return new Worker(WORKER_URL, options);
   try {
-    return new Worker(WORKER_URL, { workerData: init, transferList, name, execArgv: filtered });
+    return new Worker(WORKER_URL, { ...options, execArgv: filtered });
   } catch (e) {
     if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
-    return new Worker(WORKER_URL, { workerData: init, transferList, name, execArgv: [] });
+    return new Worker(WORKER_URL, { ...options, execArgv: [] });
   }
 }
 
@@ -241,7 +274,7 @@ export class WorkerHandle {
       nice: o.workerNice,
       wake,
     };
-    this.worker = spawnWorker(init, port2, index);
+    this.worker = spawnWorker(init, port2, index, o.workerResourceLimits);
     // Idle workers must not hold the process: ref only while connections exist (see `ref`).
     this.worker.unref();
     this.port = port1;

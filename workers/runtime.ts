@@ -14,7 +14,7 @@
  * - After the socket closed, pending messages are flushed without the credit check (nothing more can
  *   arrive, so memory stays bounded), and EV_CLOSED goes last: it is the slot's final record.
  */
-import { threadId } from 'node:worker_threads';
+import { resourceLimits, threadId } from 'node:worker_threads';
 import {
   CTL_DOORBELL,
   CTL_INBOUND_BLOCKED,
@@ -462,6 +462,7 @@ export class WorkerRuntime {
       ...this.stats,
       heapUsed: process.memoryUsage().heapUsed,
       nice: threadNice(),
+      resourceLimits: { ...resourceLimits },
     };
   }
 

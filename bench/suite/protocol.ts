@@ -54,6 +54,8 @@ export interface ServerConfig {
   rsThreads: number;
   /** PeerPool workerNice for ringsocket. */
   rsNice: number;
+  /** PeerPool workerResourceLimits.maxYoungGenerationSizeMb for ringsocket (0: Node's default). */
+  rsYoungMb: number;
   /** The server process exits (and says so) past this RSS, so a runaway backlog cannot eat the machine. */
   rssLimitBytes: number;
 }

@@ -198,6 +198,12 @@ function targets(picked: Picked[]): string[] {
   return ['| target | ringsocket | verdict |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)];
 }
 
+/** The ringsocket workers' young-generation cap as a run used it (older result files predate the option). */
+function youngLine(mb: number | undefined): string {
+  if (mb === undefined || mb === 0) return "Node's default";
+  return mb < 0 ? "12 MB in S5, Node's default elsewhere" : `${mb} MB`;
+}
+
 function machineLine(r: SuiteResult): string {
   const m = r.machine;
   return (
@@ -240,7 +246,8 @@ export function writeReport(files?: string[]): string {
     md.push(`## ${p.scenario}`, '');
     if (p.file !== lastFile) md.push(
       `From \`${path.relative(path.join(REPO_ROOT, 'bench'), p.file)}\` (${r.startedAt}${r.options.quick ? ', **--quick**' : ''}, ${r.options.reps} rep(s), ` +
-        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}, workerNice ${r.options.rsNice === undefined ? 0 : r.options.rsNice < 0 ? '10 in S3, 0 elsewhere' : r.options.rsNice}).`,
+        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}, workerNice ${r.options.rsNice === undefined ? 0 : r.options.rsNice < 0 ? '10 in S3, 0 elsewhere' : r.options.rsNice}, ` +
+        `worker young generation ${youngLine(r.options.rsYoungMb)}).`,
       '',
       `Machine: ${machineLine(r)}.`,
       '',

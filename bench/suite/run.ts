@@ -71,6 +71,7 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     pacedMs: intFlag(argv, 'paced-ms', 1),
     rsThreads: intFlag(argv, 'rs-threads', 0, 0),
     rsNice: intFlag(argv, 'rs-nice', -1, -1),
+    rsYoungMb: intFlag(argv, 'rs-young-mb', -1, -1),
     s5Conns,
     rssLimitMiB: intFlag(argv, 'rss-limit-mib', 4096),
     floodBatch: intFlag(argv, 'flood-batch', 0, 0),

@@ -68,6 +68,11 @@ export interface SuiteOptions {
   rsThreads: number;
   /** PeerPool workerNice for ringsocket (-1: each scenario's default: S3's tick loops 10, others 0). */
   rsNice: number;
+  /**
+   * PeerPool workerResourceLimits.maxYoungGenerationSizeMb for ringsocket (-1: each scenario's default:
+   * S5's idle connections 12, as the README advises for many idle connections; others Node's; 0: Node's).
+   */
+  rsYoungMb: number;
   /** S5 connection counts. */
   s5Conns: number[];
   rssLimitMiB: number;
@@ -104,6 +109,8 @@ export interface RunResult {
 const TICK = { hz: 60, busyMs: 8, snapshotBytes: 256 };
 /** ringsocket's I/O threads in S3 run at this niceness (PeerPool `workerNice`), as the README advises a tick loop. */
 const TICK_LOOP_NICE = 10;
+/** S5 (idle connections): PeerPool workerResourceLimits.maxYoungGenerationSizeMb, as the README advises for many idle connections. */
+const IDLE_YOUNG_MB = 12;
 
 const M = (key: string, label: string, better: MetricDef['better'], ratio = true): MetricDef => ({ key, label, better, ratio });
 const CPU_METRICS = [
@@ -266,6 +273,7 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     pacedMs: v.mode === 'idle' ? Math.max(o.pacedMs, 5) : o.pacedMs,
     rsThreads: o.rsThreads,
     rsNice: o.rsNice >= 0 ? o.rsNice : v.mode === 'tick' ? TICK_LOOP_NICE : 0,
+    rsYoungMb: o.rsYoungMb >= 0 ? o.rsYoungMb : v.mode === 'idle' ? IDLE_YOUNG_MB : 0,
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,
   };
 }

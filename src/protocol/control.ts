@@ -45,6 +45,8 @@ export interface WorkerStats {
   heapUsed: number;
   /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */
   nice: number | null;
+  /** The V8 heap limits this worker runs with (Node's `worker_threads.resourceLimits` inside it), in MB. */
+  resourceLimits: { maxYoungGenerationSizeMb?: number; maxOldGenerationSizeMb?: number; codeRangeSizeMb?: number; stackSizeMb?: number };
 }
 
 /** What a worker exposes over comlink. */

@@ -58,3 +58,33 @@ describe.runIf(linux)('PeerPool workerNice', () => {
     }
   });
 });
+
+describe('PeerPool workerResourceLimits', () => {
+  it('every I/O worker, and a replacement, runs with the limits given; the default is Node\'s', async () => {
+    const pool = new PeerPool({ threads: 2, workerResourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 256 } });
+    const plain = new PeerPool({ threads: 1 });
+    try {
+      const st = await statsWhenReady(pool, 2);
+      for (const w of st) {
+        expect(w.resourceLimits.maxYoungGenerationSizeMb).toBe(12);
+        expect(w.resourceLimits.maxOldGenerationSizeMb).toBe(256);
+      }
+      const [d] = await statsWhenReady(plain, 1);
+      // Node's own default (V8 sizes the young generation itself: larger than the 12 asked for above).
+      expect(d!.resourceLimits.maxYoungGenerationSizeMb).not.toBe(12);
+      expect(d!.resourceLimits.maxOldGenerationSizeMb).not.toBe(256);
+      const oldThread = st.find((w) => w.index === 1)!.threadId;
+      await pool.crashWorkerForTest(1);
+      const deadline = Date.now() + 10_000;
+      let replaced = st;
+      while (replaced.find((w) => w.index === 1)?.threadId === oldThread || replaced.length !== 2) {
+        if (Date.now() > deadline) throw new Error('worker 1 was not replaced');
+        await new Promise((r) => setTimeout(r, 20));
+        replaced = await statsWhenReady(pool, 2);
+      }
+      expect(replaced.find((w) => w.index === 1)!.resourceLimits.maxYoungGenerationSizeMb).toBe(12);
+    } finally {
+      await Promise.all([pool.close(), plain.close()]);
+    }
+  });
+});

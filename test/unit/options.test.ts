@@ -31,6 +31,12 @@ describe('new PeerPool(options): one TypeError per option, thrown before any wor
     ['workerNice', { workerNice: -1 }, /^options\.workerNice must be an integer between 0 and 19, got -1$/],
     ['workerNice', { workerNice: 20 }, /^options\.workerNice must be an integer between 0 and 19, got 20$/],
     ['workerNice', { workerNice: 2.5 }, /^options\.workerNice must be an integer between 0 and 19, got 2\.5$/],
+    ['workerResourceLimits', { workerResourceLimits: 12 }, /^options\.workerResourceLimits must be an object$/],
+    ['workerResourceLimits', { workerResourceLimits: null }, /^options\.workerResourceLimits must be an object$/],
+    ['workerResourceLimits', { workerResourceLimits: { maxYoungGenerationSizeMb: 0 } }, /^options\.workerResourceLimits\.maxYoungGenerationSizeMb must be a positive number, got 0$/],
+    ['workerResourceLimits', { workerResourceLimits: { stackSizeMb: '4' } }, /^options\.workerResourceLimits\.stackSizeMb must be a positive number, got 4$/],
+    ['workerResourceLimits', { workerResourceLimits: { maxOldGenerationSizeMb: Infinity } }, /^options\.workerResourceLimits\.maxOldGenerationSizeMb must be a positive number, got Infinity$/],
+    ['workerResourceLimits', { workerResourceLimits: { youngMb: 4 } }, /^options\.workerResourceLimits\.youngMb is not a limit \(one of maxYoungGenerationSizeMb, maxOldGenerationSizeMb, codeRangeSizeMb, stackSizeMb\)$/],
   ])('%s: %j', (_name, options, message) => {
     let err: unknown;
     try {

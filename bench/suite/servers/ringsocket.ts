@@ -16,7 +16,11 @@ interface Entry {
 }
 
 export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): Backend {
-  const pool = new PeerPool({ ...(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {}), workerNice: cfg.rsNice });
+  const pool = new PeerPool({
+    ...(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {}),
+    ...(cfg.rsYoungMb > 0 ? { workerResourceLimits: { maxYoungGenerationSizeMb: cfg.rsYoungMb } } : {}),
+    workerNice: cfg.rsNice,
+  });
   const server = new TCPServer({ pool });
   const entries: Entry[] = [];
   const failures = new Map<string, number>();
