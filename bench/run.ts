@@ -59,7 +59,9 @@ if (micro !== null) {
   for (const size of ['64 B', '1 KiB', '64 KiB']) {
     console.log(`  ring push+pop ${size.padEnd(6)} ${med(`ring push+pop ${size}`).padStart(10)}   floor (Uint8Array.set) ${med(`Uint8Array.set ${size} (floor)`).padStart(10)}`);
   }
-  console.log(`  copyPayload 64 B ${med("copyPayload 64 B (getPacket's copy)")}, 1 KiB ${med("copyPayload 1 KiB (getPacket's copy)")}`);
+  for (const size of ['64 B', '1 KiB']) {
+    console.log(`  drain ${size.padEnd(6)} (push, next, copyPayload) ${med(`drain ${size} (push, next, copyPayload: getPacket's copy)`).padStart(10)}   with a slice per record ${med(`drain ${size} (push, next, slice out of SAB)`).padStart(10)}`);
+  }
   for (const r of micro.ratios) console.log(`  ${r.what}: ${r.ratio.toFixed(2)}x`);
 }
 if (e2e !== null) {

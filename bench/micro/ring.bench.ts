@@ -4,8 +4,9 @@
  *   the same bytes (the floor: push copies the payload into the ring once);
  *   push + pop = reserve + copy in + publish + begin/next + release, no copy out; the same copy into a
  *   SharedArrayBuffer is shown too;
- * - the main thread's copy out, `RingConsumer.copyPayload` (slice out of the SharedArrayBuffer: one
- *   allocation, one copy; what `getPacket()` hands to the user), at 64 B and 1 KiB;
+ * - the main thread's copy out, `RingConsumer.copyPayload` over a burst of records (runs copied into a
+ *   slab, a view per packet: what `getPacket()` hands to the user), against a `slice` per record out of
+ *   the SharedArrayBuffer, at 64 B and 1 KiB;
  * - why piscina is not the data path: a piscina `run()` round trip of a 64 B payload to a trivial worker
  *   task against one ring push + pop.
  *
@@ -103,18 +104,30 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
     });
   }
 
-  // copyPayload: one record stays current (never released); each call is one slice out of shared memory.
+  // The main thread's copy out: a burst of n records read with next() + copyPayload() (what poll() does
+  // for each message: the first record of a run copies the run into the slab, the others are views),
+  // against a `slice` per record out of shared memory (what copyPayload did for 64 B before). The
+  // producer side (push + publish) is in both cases: their difference is the copy's.
   for (const [label, size] of SIZES.slice(0, 2)) {
-    const ring = allocRing(1 << 16);
+    const ring = allocRing(1 << 20);
     const c = new RingConsumer(ring);
     const p = new RingProducer(ring);
-    p.push(0, 1, size, pattern(size));
-    p.publish();
-    c.begin();
-    c.next();
+    const src = pattern(size);
     const n = innerFor(size);
-    add(`copyPayload ${label} (getPacket's copy)`, n, () => {
-      for (let i = 0; i < n; i++) sink += c.copyPayload().byteLength;
+    const fill = () => {
+      for (let i = 0; i < n; i++) if (!p.push(0, 0x300 | 18, 0, src)) throw new Error('ring full');
+      p.publish();
+      c.begin();
+    };
+    add(`drain ${label} (push, next, copyPayload: getPacket's copy)`, n, () => {
+      fill();
+      while (c.next()) sink += c.copyPayload().byteLength;
+      c.release();
+    });
+    add(`drain ${label} (push, next, slice out of SAB)`, n, () => {
+      fill();
+      while (c.next()) sink += c.data.slice(c.payloadOffset, c.payloadOffset + c.len).byteLength;
+      c.release();
     });
   }
 
@@ -153,6 +166,12 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
   const ratios: MicroRatio[] = [];
   for (const [label] of SIZES) {
     ratios.push({ what: `ring push+pop ${label} / Uint8Array.set ${label}`, ratio: ns(`ring push+pop ${label}`) / ns(`Uint8Array.set ${label} (floor)`) });
+  }
+  for (const [label] of SIZES.slice(0, 2)) {
+    ratios.push({
+      what: `drain ${label}: slice / copyPayload`,
+      ratio: ns(`drain ${label} (push, next, slice out of SAB)`) / ns(`drain ${label} (push, next, copyPayload: getPacket's copy)`),
+    });
   }
   ratios.push({ what: 'piscina run() 64 B / ring push+pop 64 B', ratio: ns(piscinaName) / ns('ring push+pop 64 B') });
 

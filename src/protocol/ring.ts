@@ -130,6 +130,11 @@ export class RingProducer extends RingView {
   }
 }
 
+/** Bytes of one copy-out slab (see `RingConsumer.copyPayload`): what a retained packet may keep alive. */
+export const SLAB_BYTES = 64 * 1024;
+/** Largest payload copied into a slab; larger ones get an `ArrayBuffer` of their own. */
+export const SLAB_MAX_PACKET = 16 * 1024;
+
 /**
  * Reads records in order. Usage per burst:
  * ```
@@ -137,13 +142,8 @@ export class RingProducer extends RingView {
  * while (c.next()) { c.slot, c.kind, c.aux, c.len, c.payloadOffset … }
  * c.release();
  * ```
- * Payload bytes stay valid until `release()`.
+ * Payload bytes in the ring stay valid until `release()`; `copyPayload()` gives a copy that outlives it.
  */
-/** Bytes of one copy-out slab (see `RingConsumer.copyPayload`): what a retained packet may keep alive. */
-export const SLAB_BYTES = 64 * 1024;
-/** Largest payload copied into a slab; larger ones get an `ArrayBuffer` of their own. */
-export const SLAB_MAX_PACKET = 16 * 1024;
-
 export class RingConsumer extends RingView {
   #read: number;
   #writeCache: number;
@@ -152,6 +152,16 @@ export class RingConsumer extends RingView {
   kind = 0;
   aux = 0;
   payloadOffset = 0;
+  /** Free-running position of the current record's header. */
+  #recordPos = 0;
+  // Copy-out slab: ring bytes [#copiedFrom, #copiedTo) (free-running positions) sit in #slab from
+  // #copiedAt on. A packet taken from there is a view; the slab is filled front to back, never rewritten.
+  #slab = new ArrayBuffer(0);
+  #slabView = new Uint8Array(0);
+  #slabUsed = SLAB_BYTES;
+  #copiedFrom = 0;
+  #copiedTo = 0;
+  #copiedAt = 0;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
@@ -162,6 +172,8 @@ export class RingConsumer extends RingView {
   /** Load the producer's position once for this burst. Returns true if anything is waiting. */
   begin(): boolean {
     this.#writeCache = Atomics.load(this.ctl, RING_WRITE) >>> 0;
+    // What was copied belongs to an earlier burst: positions are free-running and come round again.
+    this.#copiedTo = this.#copiedFrom;
     return this.#writeCache !== this.#read;
   }
 
@@ -174,13 +186,15 @@ export class RingConsumer extends RingView {
   next(): boolean {
     const words = this.words;
     for (;;) {
-      if (this.#read === this.#writeCache) return false;
-      const off = this.#read & this.mask;
+      const pos = this.#read;
+      if (pos === this.#writeCache) return false;
+      const off = pos & this.mask;
       const h = off >> 2;
       const len = words[h + REC_LEN]!;
       const kind = words[h + REC_KIND]!;
-      this.#read = (this.#read + REC_HEADER_BYTES + alignRecord(len)) >>> 0;
+      this.#read = (pos + REC_HEADER_BYTES + alignRecord(len)) >>> 0;
       if (kind === REC_PAD) continue;
+      this.#recordPos = pos;
       this.len = len;
       this.kind = kind;
       this.slot = words[h + REC_SLOT]!;
@@ -197,32 +211,58 @@ export class RingConsumer extends RingView {
 
   /**
    * A copy of the current record's payload in ordinary (not shared) memory that no one else writes:
-   * - up to 64 bytes: a `slice` (V8 keeps such arrays on its heap: one allocation, cheapest);
-   * - up to SLAB_MAX_PACKET: a view into the current 64 KiB slab, an `ArrayBuffer` filled front to back
-   *   and never rewritten. A `slice` of this size allocates its own off-heap `ArrayBuffer`, which costs
-   *   ~3 µs here (bench/micro: "copyPayload 1 KiB") against ~0.2 µs for the view. Packets in one slab
-   *   share its `ArrayBuffer`, as Node's pooled `Buffer`s do (byteOffset ≠ 0);
+   * - up to SLAB_MAX_PACKET: a view into a 64 KiB slab. The first such record of a run copies the whole
+   *   run of small records that follows it (headers included, up to the end of the burst, of the ring's
+   *   data area or of the slab) with one `set`; the records after it only cost the view;
    * - larger: a `slice` of its own (the allocation is small next to the copy).
    */
   copyPayload(): Uint8Array {
-    const off = this.payloadOffset;
     const len = this.len;
-    if (len <= 64 || len > SLAB_MAX_PACKET) return this.data.slice(off, off + len);
-    let at = this.#slabUsed;
-    if (at + len > SLAB_BYTES) {
-      this.#slab = new ArrayBuffer(SLAB_BYTES);
-      this.#slabView = new Uint8Array(this.#slab);
-      at = 0;
+    if (len > SLAB_MAX_PACKET) return this.data.slice(this.payloadOffset, this.payloadOffset + len);
+    let into = (this.#recordPos - this.#copiedFrom) >>> 0;
+    if (into >= ((this.#copiedTo - this.#copiedFrom) >>> 0)) {
+      this.#copyRun();
+      into = 0;
     }
-    this.#slabView.set(this.data.subarray(off, off + len), at);
-    // 8-byte aligned, so a caller may lay a Float64Array or DataView over a packet.
-    this.#slabUsed = (at + len + 7) & ~7;
-    return new Uint8Array(this.#slab, at, len);
+    return new Uint8Array(this.#slab, this.#copiedAt + into + REC_HEADER_BYTES, len);
   }
 
-  #slab = new ArrayBuffer(0);
-  #slabView = new Uint8Array(0);
-  #slabUsed = SLAB_BYTES;
+  /**
+   * Copy the run of small records that starts at the current one into the slab (a new slab if the
+   * current record does not fit in what is left). The run stops before a record larger than
+   * SLAB_MAX_PACKET, at the end of the burst, at the end of the data area (a record never wraps, but the
+   * next one may start at 0) and where the slab is full.
+   */
+  #copyRun(): void {
+    const words = this.words;
+    const from = this.#recordPos;
+    const fromOff = from & this.mask;
+    let room = SLAB_BYTES - this.#slabUsed;
+    if (REC_HEADER_BYTES + alignRecord(this.len) > room) {
+      this.#slab = new ArrayBuffer(SLAB_BYTES);
+      this.#slabView = new Uint8Array(this.#slab);
+      this.#slabUsed = 0;
+      room = SLAB_BYTES;
+    }
+    // Bytes to the end of the burst or of the data area, whichever is nearer.
+    const limit = Math.min(room, (this.#writeCache - from) >>> 0, this.capacity - fromOff);
+    let n = 0;
+    while (n < limit) {
+      const len = words[((fromOff + n) >> 2) + REC_LEN]!;
+      if (len > SLAB_MAX_PACKET) break;
+      const size = REC_HEADER_BYTES + alignRecord(len);
+      if (n + size > limit) break;
+      n += size;
+    }
+    const at = this.#slabUsed;
+    this.#slabView.set(this.data.subarray(fromOff, fromOff + n), at);
+    // Records are 16-byte aligned, so payloads in the slab are too (a caller may lay a Float64Array or
+    // DataView over a packet).
+    this.#slabUsed = at + n;
+    this.#copiedFrom = from;
+    this.#copiedTo = (from + n) >>> 0;
+    this.#copiedAt = at;
+  }
 
   /** A view of the current payload in shared memory: valid only until `release()`. */
   viewPayload(): Uint8Array {

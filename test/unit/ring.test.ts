@@ -274,7 +274,7 @@ describe('RingProducer / RingConsumer', () => {
     expect(checkPayload(c.data, c.payloadOffset, 1, c.len)).toBe(-1);
   });
 
-  it('copyPayload() is a non-shared copy; viewPayload() is a view into shared memory at a non-zero byteOffset', () => {
+  it('copyPayload() is a non-shared copy (a slab view); viewPayload() is a view into shared memory at a non-zero byteOffset', () => {
     const { sab, p, c } = ring();
     p.push(0, KIND, 0, new Uint8Array([1, 2, 3]));
     p.push(0, KIND, 0, new Uint8Array([4, 5, 6, 7]));
@@ -284,8 +284,10 @@ describe('RingProducer / RingConsumer', () => {
     const copy = c.copyPayload();
     expect(copy.buffer).toBeInstanceOf(ArrayBuffer);
     expect(copy.buffer instanceof SharedArrayBuffer).toBe(false);
-    expect(copy.byteOffset).toBe(0);
+    // A view into the copy-out slab, after the record's header that was copied with it.
+    expect(copy.byteOffset).toBe(REC_HEADER_BYTES);
     expect(copy.byteLength).toBe(3);
+    expect([...copy]).toEqual([1, 2, 3]);
     c.next();
     const view = c.viewPayload();
     expect(view.buffer).toBe(sab);
@@ -480,8 +482,8 @@ describe('RingConsumer.copyPayload: copies out of shared memory that nothing wri
     }
     // Every copy still holds its own bytes after the ring was overwritten many times.
     for (const k of kept) expect(checkPayload(k.bytes, 0, k.seq, k.bytes.byteLength)).toBe(-1);
-    // Copies that share an ArrayBuffer (slab packets, 65 B to SLAB_MAX_PACKET) never overlap, start
-    // 8-byte aligned and stay inside one slab; the others have a buffer of their own.
+    // Copies that share an ArrayBuffer (slab packets, up to SLAB_MAX_PACKET) never overlap, start
+    // 8-byte aligned and stay inside one slab; the larger ones have a buffer of their own.
     const byBuffer = new Map<ArrayBufferLike, Uint8Array[]>();
     for (const { bytes } of kept) {
       const list = byBuffer.get(bytes.buffer) ?? [];
@@ -490,12 +492,11 @@ describe('RingConsumer.copyPayload: copies out of shared memory that nothing wri
     }
     let shared = 0;
     for (const [buf, list] of byBuffer) {
-      if (list.length === 1 && (list[0]!.byteLength <= 64 || list[0]!.byteLength > SLAB_MAX_PACKET)) continue;
+      if (list.length === 1 && list[0]!.byteLength > SLAB_MAX_PACKET) continue;
       expect(buf.byteLength).toBe(SLAB_BYTES);
       list.sort((a, b) => a.byteOffset - b.byteOffset);
       for (let i = 0; i < list.length; i++) {
         const x = list[i]!;
-        expect(x.byteLength).toBeGreaterThan(64);
         expect(x.byteLength).toBeLessThanOrEqual(SLAB_MAX_PACKET);
         expect(x.byteOffset % 8).toBe(0);
         if (i > 0) expect(x.byteOffset).toBeGreaterThanOrEqual(list[i - 1]!.byteOffset + list[i - 1]!.byteLength);
@@ -507,5 +508,50 @@ describe('RingConsumer.copyPayload: copies out of shared memory that nothing wri
     const a = kept.find((k) => k.bytes.byteLength === 1000)!;
     a.bytes.fill(0);
     for (const k of kept) if (k !== a) expect(checkPayload(k.bytes, 0, k.seq, k.bytes.byteLength)).toBe(-1);
+  });
+
+  it('copies a run of small records once: the packets of one burst share a slab; a large record breaks the run', async () => {
+    const { SLAB_BYTES, SLAB_MAX_PACKET } = await import('../../dist/src/protocol/ring.js');
+    const sab = allocRing(1 << 18);
+    const p = new RingProducer(sab);
+    const c = new RingConsumer(sab);
+    const lens = [64, 64, 0, 300, SLAB_MAX_PACKET + 1, 64, 64];
+    lens.forEach((len, i) => fillPayload(p.data, p.reserve(len, 1, KIND, 0), i, len));
+    p.publish();
+    c.begin();
+    const got: Uint8Array[] = [];
+    while (c.next()) got.push(c.copyPayload());
+    c.release();
+    expect(got.map((g) => g.byteLength)).toEqual(lens);
+    got.forEach((g, i) => expect(checkPayload(g, 0, i, g.byteLength)).toBe(-1));
+    // The four before the large record sit in one slab, 16 bytes of record header apart.
+    const first = got[0]!.buffer;
+    expect(first.byteLength).toBe(SLAB_BYTES);
+    for (const g of got.slice(0, 4)) expect(g.buffer).toBe(first);
+    expect(got[1]!.byteOffset - got[0]!.byteOffset).toBe(64 + REC_HEADER_BYTES);
+    // The large one has a buffer of its own; the run after it continues in the same slab.
+    expect(got[4]!.buffer.byteLength).toBe(SLAB_MAX_PACKET + 1);
+    expect(got[4]!.byteOffset).toBe(0);
+    expect(got[5]!.buffer).toBe(first);
+    expect(got[5]!.byteOffset).toBeGreaterThan(got[3]!.byteOffset);
+  });
+
+  it('a new slab when the current one cannot hold the record; earlier packets keep the old one', async () => {
+    const { SLAB_BYTES, SLAB_MAX_PACKET } = await import('../../dist/src/protocol/ring.js');
+    const sab = allocRing(1 << 20);
+    const p = new RingProducer(sab);
+    const c = new RingConsumer(sab);
+    // 5 records of SLAB_MAX_PACKET: 4 fill a 64 KiB slab but for 4 x 16 header bytes, so the 4th starts a new one.
+    for (let i = 0; i < 5; i++) fillPayload(p.data, p.reserve(SLAB_MAX_PACKET, 1, KIND, 0), i, SLAB_MAX_PACKET);
+    p.publish();
+    c.begin();
+    const got: Uint8Array[] = [];
+    while (c.next()) got.push(c.copyPayload());
+    c.release();
+    const buffers = [...new Set(got.map((g) => g.buffer))];
+    expect(buffers.length).toBe(2);
+    for (const b of buffers) expect(b.byteLength).toBe(SLAB_BYTES);
+    expect(got.slice(0, 3).every((g) => g.buffer === buffers[0])).toBe(true);
+    got.forEach((g, i) => expect(checkPayload(g, 0, i, SLAB_MAX_PACKET)).toBe(-1));
   });
 });
