@@ -52,6 +52,8 @@ export interface ServerConfig {
   pacedMs: number;
   /** PeerPool threads for ringsocket (0: the pool's default). */
   rsThreads: number;
+  /** WebSocketPeer inboundBufferSize of ringsocket's peers (0: the default, 65535). */
+  rsInboundBytes: number;
   /** PeerPool workerNice for ringsocket. */
   rsNice: number;
   /** PeerPool workerResourceLimits.maxYoungGenerationSizeMb for ringsocket (0: Node's default). */

@@ -70,6 +70,7 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     rsLoop: rsLoop as RsLoop | undefined,
     pacedMs: intFlag(argv, 'paced-ms', 1),
     rsThreads: intFlag(argv, 'rs-threads', 0, 0),
+    rsInboundBytes: intFlag(argv, 'rs-inbound-bytes', 0, 0),
     rsNice: intFlag(argv, 'rs-nice', -1, -1),
     rsYoungMb: intFlag(argv, 'rs-young-mb', -1, -1),
     s5Conns,

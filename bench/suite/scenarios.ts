@@ -66,6 +66,8 @@ export interface SuiteOptions {
   rsLoop: RsLoop | undefined;
   pacedMs: number;
   rsThreads: number;
+  /** WebSocketPeer inboundBufferSize of ringsocket's peers (0: the default, 65535). */
+  rsInboundBytes: number;
   /** PeerPool workerNice for ringsocket (-1: each scenario's default: S3's tick loops 10, others 0). */
   rsNice: number;
   /**
@@ -272,6 +274,7 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     rsLoop: v.rsLoop,
     pacedMs: v.mode === 'idle' ? Math.max(o.pacedMs, 5) : o.pacedMs,
     rsThreads: o.rsThreads,
+    rsInboundBytes: o.rsInboundBytes,
     rsNice: o.rsNice >= 0 ? o.rsNice : v.mode === 'tick' ? TICK_LOOP_NICE : 0,
     rsYoungMb: o.rsYoungMb >= 0 ? o.rsYoungMb : v.mode === 'idle' ? IDLE_YOUNG_MB : 0,
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,

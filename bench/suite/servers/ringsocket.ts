@@ -32,6 +32,7 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
       const stream = server.takeConnection();
       if (stream === null) break;
       const peer = new WebSocketPeer({ pool });
+      if (cfg.rsInboundBytes > 0) peer.inboundBufferSize = cfg.rsInboundBytes;
       const code = peer.acceptStream(stream);
       if (code === ErrorCode.OK) entries.push({ peer, open: false });
       else failures.set(`acceptStream ${code}`, (failures.get(`acceptStream ${code}`) ?? 0) + 1);
