@@ -24,6 +24,7 @@ import {
   CTL_INBOUND_BLOCKED,
   CTL_INT32S,
   CTL_SYNC_FD,
+  CTL_SYNC_ID,
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
   CTL_SYNC_STATUS,
@@ -191,6 +192,23 @@ function spawnWorker(init: WorkerInit, port: MessagePort, index: number, limits:
   } catch (e) {
     if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
     return new Worker(WORKER_URL, { ...options, execArgv: [] });
+  }
+}
+
+/**
+ * Block until the worker's sync reply for `serverId` (see CTL_SYNC_ID) is in the control block, for at
+ * most `ms`. `seq` is CTL_SYNC_SEQ as read before the command was sent. Replies to other calls (a late
+ * answer to one that timed out) are skipped.
+ */
+function awaitReply(ctl: Int32Array, serverId: number, seq: number, ms: number): boolean {
+  const deadline = performance.now() + ms;
+  let seen = seq;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    if (Atomics.wait(ctl, CTL_SYNC_SEQ, seen, left) === 'timed-out') return false;
+    seen = Atomics.load(ctl, CTL_SYNC_SEQ);
+    if (Atomics.load(ctl, CTL_SYNC_ID) === serverId) return true;
   }
 }
 
@@ -453,8 +471,12 @@ export class PeerPool {
     // Bounded: a worker that is still starting answers within its boot time (300-500 ms on a busy
     // 2-core machine). Not tied to handshakeTimeout: a pool with a short one (e.g. 500 ms) made right
     // before listen() would time out while its worker boots, and fail with ERR_CANT_CREATE.
-    const r = Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, Math.max(LISTEN_WAIT_MS, this.#o.handshakeTimeout));
-    if (r === 'timed-out') return fail(ErrorCode.ERR_CANT_CREATE);
+    if (!awaitReply(binder.ctl, serverId, seq, Math.max(LISTEN_WAIT_MS, this.#o.handshakeTimeout))) {
+      // Given up: should the worker bind it later, it closes it (CMD_UNLISTEN of a listen not bound yet).
+      this.push(binder, serverId, CMD_UNLISTEN, 0, null);
+      this.flush();
+      return fail(ErrorCode.ERR_CANT_CREATE);
+    }
     const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
     if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
     const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
@@ -485,7 +507,7 @@ export class PeerPool {
       h.updateRef();
     }
     this.flush();
-    if (!binder.dead) Atomics.wait(binder.ctl, CTL_SYNC_SEQ, seq, LISTEN_WAIT_MS);
+    if (!binder.dead) awaitReply(binder.ctl, serverId, seq, LISTEN_WAIT_MS);
   }
 
   /** Why the pool refuses new peers ("" if it does not). */
@@ -730,6 +752,13 @@ export class PeerPool {
     if (h === undefined) throw new RangeError(`no worker ${index}`);
     void h.call((r) => r.crash() as unknown as Promise<void>).catch(() => undefined);
     return h.exited;
+  }
+
+  /** @internal Test hook: block worker `index`'s thread for `ms` (resolves when the stall begins). */
+  async stallWorkerForTest(index: number, ms: number): Promise<void> {
+    const h = this.#handles[index];
+    if (h === undefined) throw new RangeError(`no worker ${index}`);
+    await h.call((r) => r.stall(ms) as unknown as Promise<void>);
   }
 
   /** @internal The worker index a connection landed in (tests). */

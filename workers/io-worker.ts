@@ -22,6 +22,10 @@ const runtime = new WorkerRuntime(init, (opens) => post({ t: 'idle', opens }));
 const control: WorkerControl = {
   stats: () => runtime.snapshot(),
   shutdown: (ms: number) => runtime.shutdown(ms),
+  stall: (ms: number) => {
+    // After the reply: the caller sees the call answered, then the worker stops for `ms`.
+    setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms));
+  },
   crash: () => {
     setImmediate(() => {
       throw new Error('ringsocket: crash requested by the test hook');

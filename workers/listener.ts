@@ -14,6 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import {
   CTL_SYNC_FD,
+  CTL_SYNC_ID,
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
   CTL_SYNC_STATUS,
@@ -64,8 +65,14 @@ export class ServerSide {
     return server;
   }
 
-  #reply(status: number, port: number, fd: number): void {
+  /** Listens asked for and not bound yet (their socket is being bound). */
+  readonly #binding = new Set<number>();
+  /** Of those, the ones the main thread gave up waiting for (CMD_UNLISTEN came first): closed once bound. */
+  readonly #abandoned = new Set<number>();
+
+  #reply(serverId: number, status: number, port: number, fd: number): void {
     const ctl = this.#rt.ctl;
+    Atomics.store(ctl, CTL_SYNC_ID, serverId);
     Atomics.store(ctl, CTL_SYNC_STATUS, status);
     Atomics.store(ctl, CTL_SYNC_PORT, port);
     Atomics.store(ctl, CTL_SYNC_FD, fd);
@@ -76,6 +83,7 @@ export class ServerSide {
   /** CMD_LISTEN: bind, listen, answer through the sync cell. "*" = every interface, IPv6 and IPv4. */
   listen(serverId: number, payload: Uint8Array): void {
     const cfg = decodeJson<ListenConfig>(payload);
+    this.#binding.add(serverId);
     const tryListen = (host: string, fallback: string | null): void => {
       const server = this.#makeServer(serverId);
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -84,15 +92,23 @@ export class ServerSide {
           tryListen(fallback, null);
           return;
         }
-        this.#reply(err.code === 'EADDRINUSE' ? SYNC_ERR_IN_USE : SYNC_ERR_OTHER, 0, -1);
+        this.#binding.delete(serverId);
+        this.#abandoned.delete(serverId);
+        this.#reply(serverId, err.code === 'EADDRINUSE' ? SYNC_ERR_IN_USE : SYNC_ERR_OTHER, 0, -1);
       };
       server.once('error', onError);
       server.listen({ port: cfg.port, host, backlog: 511, exclusive: true }, () => {
         server.removeListener('error', onError);
         server.on('error', () => undefined);
+        this.#binding.delete(serverId);
+        if (this.#abandoned.delete(serverId)) {
+          // listen() timed out on the main thread and cancelled: nobody owns this socket.
+          server.close();
+          return;
+        }
         const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
         this.#servers.set(serverId, { server, binder: true });
-        this.#reply(SYNC_OK, (server.address() as net.AddressInfo).port, fd);
+        this.#reply(serverId, SYNC_OK, (server.address() as net.AddressInfo).port, fd);
       });
     };
     if (cfg.host === '*') tryListen('::', '0.0.0.0');
@@ -110,6 +126,7 @@ export class ServerSide {
   /** CMD_UNLISTEN: stop accepting for this server; drop its streams not yet handed to a peer. */
   unlisten(serverId: number): void {
     const s = this.#servers.get(serverId);
+    if (s === undefined && this.#binding.has(serverId)) this.#abandoned.add(serverId);
     if (s !== undefined) {
       this.#servers.delete(serverId);
       s.server.removeAllListeners('connection');
@@ -117,7 +134,7 @@ export class ServerSide {
         // libuv closes the fd inside uv_close, so the port is free when close() returns: answer now
         // (TCPServer.stop() waits for it, as Godot's stop() is synchronous).
         s.server.close();
-        this.#reply(SYNC_OK, 0, -1);
+        this.#reply(serverId, SYNC_OK, 0, -1);
       } else {
         // Closing this handle would close the shared fd number a second time (it may already belong
         // to another socket by then). Keep it inert: any straggler accepted before the binder's close

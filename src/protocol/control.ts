@@ -56,6 +56,8 @@ export interface WorkerControl {
   shutdown(ms: number): Promise<void>;
   /** Test hook: throw an uncaught exception in the worker (a real crash, not a simulation). */
   crash(): void;
+  /** Test hook: block the worker's thread (its event loop and every socket) for `ms`. */
+  stall(ms: number): void;
 }
 
 /** Messages a worker posts on its parentPort (not comlink). */
