@@ -22,6 +22,20 @@ async function statsWhenReady(pool: PeerPool, threads: number) {
   }
 }
 
+/** Crash worker `index` and wait until the pool has replaced it; the stats of the new set of workers. */
+async function replaceWorker(pool: PeerPool, index: number, threads: number, before: Awaited<ReturnType<typeof statsWhenReady>>) {
+  const oldThread = before.find((w) => w.index === index)!.threadId;
+  await pool.crashWorkerForTest(index);
+  const deadline = Date.now() + 10_000;
+  let replaced = before;
+  while (replaced.find((w) => w.index === index)?.threadId === oldThread || replaced.length !== threads) {
+    if (Date.now() > deadline) throw new Error(`worker ${index} was not replaced`);
+    await new Promise((r) => setTimeout(r, 20));
+    replaced = await statsWhenReady(pool, threads);
+  }
+  return replaced;
+}
+
 describe.runIf(linux)('PeerPool workerNice', () => {
   it('sets the niceness of every I/O thread and of a replacement, not of the main thread', async () => {
     const mainBefore = getPriority();
@@ -33,15 +47,7 @@ describe.runIf(linux)('PeerPool workerNice', () => {
       expect(st.map((w) => w.nice)).toEqual([want, want]);
       expect(getPriority()).toBe(mainBefore);
       // A worker that dies is replaced, with the same niceness.
-      const oldThread = st.find((w) => w.index === 0)!.threadId;
-      await pool.crashWorkerForTest(0);
-      const deadline = Date.now() + 10_000;
-      let replaced = st;
-      while (replaced.find((w) => w.index === 0)?.threadId === oldThread || replaced.length !== 2) {
-        if (Date.now() > deadline) throw new Error('worker 0 was not replaced');
-        await new Promise((r) => setTimeout(r, 20));
-        replaced = await statsWhenReady(pool, 2);
-      }
+      const replaced = await replaceWorker(pool, 0, 2, st);
       expect(replaced.map((w) => w.nice)).toEqual([want, want]);
     } finally {
       await pool.close();
@@ -73,15 +79,7 @@ describe('PeerPool workerResourceLimits', () => {
       // Node's own default (V8 sizes the young generation itself: larger than the 12 asked for above).
       expect(d!.resourceLimits.maxYoungGenerationSizeMb).not.toBe(12);
       expect(d!.resourceLimits.maxOldGenerationSizeMb).not.toBe(256);
-      const oldThread = st.find((w) => w.index === 1)!.threadId;
-      await pool.crashWorkerForTest(1);
-      const deadline = Date.now() + 10_000;
-      let replaced = st;
-      while (replaced.find((w) => w.index === 1)?.threadId === oldThread || replaced.length !== 2) {
-        if (Date.now() > deadline) throw new Error('worker 1 was not replaced');
-        await new Promise((r) => setTimeout(r, 20));
-        replaced = await statsWhenReady(pool, 2);
-      }
+      const replaced = await replaceWorker(pool, 1, 2, st);
       expect(replaced.find((w) => w.index === 1)!.resourceLimits.maxYoungGenerationSizeMb).toBe(12);
     } finally {
       await Promise.all([pool.close(), plain.close()]);
