@@ -19,8 +19,14 @@ import { FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
 import type { CloseInfo, OpenInfo } from './protocol/control.js';
 import type { PeerPool, WorkerHandle } from './peer-pool.js';
 
-const NO_PACKETS: (Uint8Array | undefined)[] = [];
-const NO_TEXTS: boolean[] = [];
+const NO_BUFFERS: (ArrayBuffer | Uint8Array | undefined)[] = [];
+const NO_META = new Int32Array(0);
+/** Int32s per queue index in `#meta`: a packet's offset, length and text flag, and a segment's count. */
+const META = 4;
+const M_OFF = 0;
+const M_LEN = 1;
+const M_TEXT = 2;
+const M_SEG_LEFT = 3;
 
 /** A message larger than one ring record, being put together from its fragments. */
 interface Assembly {
@@ -46,12 +52,20 @@ export class PeerEndpoint {
   /** The user dropped it locally (negative close, close while connecting): ignore further data. */
   detached = false;
 
-  // Inbound queue: a power-of-two circular buffer indexed by free-running counters (no shifting, no
+  // Inbound queue: power-of-two circular buffers indexed by free-running counters (no shifting, no
   // splicing): packets [head, tail) have arrived, [head, visibleTail) are readable (as of the last poll).
-  // Allocated on the first packet: an idle peer (most of 50,000) holds no queue at all.
-  #packets: (Uint8Array | undefined)[] = NO_PACKETS;
-  #texts: boolean[] = NO_TEXTS;
+  // A packet waits as numbers (offset, length, text flag in `#meta`); its `Uint8Array` is made by
+  // `take()`, so the queue holds no typed array and a GC during a drain has nothing of it to copy.
+  // The buffers are in segments [segHead, segTail): consecutive packets in one slab share a segment (its
+  // slab, and how many of its packets are left); a packet with a buffer of its own (over 16 KiB, or put
+  // together from fragments) is a segment alone, its `Uint8Array`, offset -1. Segments never outnumber
+  // packets, so both use one capacity. Allocated on the first packet: an idle peer (most of 50,000)
+  // holds no queue at all.
+  #meta: Int32Array = NO_META;
+  #bufs: (ArrayBuffer | Uint8Array | undefined)[] = NO_BUFFERS;
   #mask = -1;
+  segHead = 0;
+  segTail = 0;
   #emptyPolls = 0;
   head = 0;
   tail = 0;
@@ -95,7 +109,9 @@ export class PeerEndpoint {
     const flags = c.kind;
     if ((flags & FLAG_FIRST) !== 0) {
       if ((flags & FLAG_LAST) !== 0) {
-        this.#push(c.copyPayload(), isText);
+        const at = c.copyToSlab();
+        if (at >= 0) this.#pushSlab(c.slab, at, c.len, isText);
+        else this.#pushOwn(c.copyPayload(), isText);
         return;
       }
       // First fragment of a message larger than one record: c.aux is its total length.
@@ -106,33 +122,67 @@ export class PeerEndpoint {
     a.buf.set(c.viewPayload(), a.filled);
     a.filled += c.len;
     if ((flags & FLAG_LAST) !== 0) {
-      this.#push(a.buf, a.text);
+      this.#pushOwn(a.buf, a.text);
       this.#assembling = null;
     }
   }
 
-  #push(p: Uint8Array, isText: boolean): void {
+  /** A packet at `off` in `slab` (see RingConsumer.copyToSlab). */
+  #pushSlab(slab: ArrayBuffer, off: number, len: number, isText: boolean): void {
     if (this.tail - this.head > this.#mask) this.#grow();
-    const i = this.tail & this.#mask;
-    this.#packets[i] = p;
-    this.#texts[i] = isText;
+    const mask = this.#mask;
+    const m = this.#meta;
+    const at = (this.tail & mask) * META;
+    m[at + M_OFF] = off;
+    m[at + M_LEN] = len;
+    m[at + M_TEXT] = isText ? 1 : 0;
     this.tail++;
+    const last = (this.segTail - 1) & mask;
+    if (this.segTail !== this.segHead && this.#bufs[last] === slab) m[last * META + M_SEG_LEFT]++;
+    else this.#pushSegment(slab);
+  }
+
+  /** A packet with a buffer of its own. */
+  #pushOwn(p: Uint8Array, isText: boolean): void {
+    if (this.tail - this.head > this.#mask) this.#grow();
+    const m = this.#meta;
+    const at = (this.tail & this.#mask) * META;
+    m[at + M_OFF] = -1;
+    m[at + M_LEN] = p.byteLength;
+    m[at + M_TEXT] = isText ? 1 : 0;
+    this.tail++;
+    this.#pushSegment(p);
+  }
+
+  #pushSegment(buf: ArrayBuffer | Uint8Array): void {
+    const i = this.segTail & this.#mask;
+    this.#bufs[i] = buf;
+    this.#meta[i * META + M_SEG_LEFT] = 1;
+    this.segTail++;
   }
 
   #grow(): void {
-    const old = this.#packets;
-    const oldTexts = this.#texts;
+    const oldMeta = this.#meta;
+    const oldBufs = this.#bufs;
     const oldMask = this.#mask;
     const size = oldMask < 0 ? 4 : (oldMask + 1) * 2;
-    const packets = new Array<Uint8Array | undefined>(size).fill(undefined);
-    const texts = new Array<boolean>(size).fill(false);
+    const mask = size - 1;
+    const meta = new Int32Array(size * META);
+    const bufs = new Array<ArrayBuffer | Uint8Array | undefined>(size).fill(undefined);
     for (let k = this.head; k < this.tail; k++) {
-      packets[k & (size - 1)] = old[k & oldMask];
-      texts[k & (size - 1)] = oldTexts[k & oldMask]!;
+      const from = (k & oldMask) * META;
+      const to = (k & mask) * META;
+      meta[to + M_OFF] = oldMeta[from + M_OFF]!;
+      meta[to + M_LEN] = oldMeta[from + M_LEN]!;
+      meta[to + M_TEXT] = oldMeta[from + M_TEXT]!;
     }
-    this.#packets = packets;
-    this.#texts = texts;
-    this.#mask = size - 1;
+    for (let k = this.segHead; k < this.segTail; k++) {
+      bufs[k & mask] = oldBufs[k & oldMask];
+      meta[(k & mask) * META + M_SEG_LEFT] = oldMeta[(k & oldMask) * META + M_SEG_LEFT]!;
+    }
+    this.#meta = meta;
+    this.#bufs = bufs;
+    this.#mask = mask;
   }
 
   onClosed(code: number, info: CloseInfo): void {
@@ -150,11 +200,20 @@ export class PeerEndpoint {
    * per burst: when the visible queue is drained, and on every `poll()` (see `publishCredit`).
    */
   take(): Uint8Array {
-    const i = this.head & this.#mask;
-    const p = this.#packets[i]!;
-    this.#packets[i] = undefined;
+    const mask = this.#mask;
+    const m = this.#meta;
+    const at = (this.head & mask) * META;
+    const off = m[at + M_OFF]!;
+    const len = m[at + M_LEN]!;
+    const seg = this.segHead & mask;
+    const buf = this.#bufs[seg]!;
+    const p = off < 0 ? (buf as Uint8Array) : new Uint8Array(buf as ArrayBuffer, off, len);
+    if (--m[seg * META + M_SEG_LEFT]! === 0) {
+      this.#bufs[seg] = undefined;
+      this.segHead++;
+    }
     this.head++;
-    this.consumedBytes = (this.consumedBytes + p.byteLength) >>> 0;
+    this.consumedBytes = (this.consumedBytes + len) >>> 0;
     this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
     if (this.head === this.visibleTail) this.publishCredit();
     return p;
@@ -162,7 +221,7 @@ export class PeerEndpoint {
 
   /** Whether the next packet `take()` would return arrived as text. */
   nextIsText(): boolean {
-    return this.#texts[this.head & this.#mask] === true;
+    return this.#meta[(this.head & this.#mask) * META + M_TEXT] === 1;
   }
 
   /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */
@@ -199,8 +258,8 @@ export class PeerEndpoint {
     if (this.#mask > 63) {
       if (this.head !== this.tail) this.#emptyPolls = 0;
       else if (++this.#emptyPolls >= 64) {
-        this.#packets = NO_PACKETS;
-        this.#texts = NO_TEXTS;
+        this.#meta = NO_META;
+        this.#bufs = NO_BUFFERS;
         this.#mask = -1;
         this.#emptyPolls = 0;
       }

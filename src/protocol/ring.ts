@@ -217,14 +217,29 @@ export class RingConsumer extends RingView {
    * - larger: a `slice` of its own (the allocation is small next to the copy).
    */
   copyPayload(): Uint8Array {
-    const len = this.len;
-    if (len > SLAB_MAX_PACKET) return this.data.slice(this.payloadOffset, this.payloadOffset + len);
+    const at = this.copyToSlab();
+    return at < 0 ? this.data.slice(this.payloadOffset, this.payloadOffset + this.len) : new Uint8Array(this.#slab, at, this.len);
+  }
+
+  /**
+   * The allocation-free half of `copyPayload()`: make sure the current record's payload is in the slab
+   * and return its byte offset in `slab` (read `slab` after this call: it may be a new one), or -1 when
+   * the payload is larger than SLAB_MAX_PACKET (then `copyPayload()` slices it). The main thread keeps
+   * packets as (slab, offset, length) until `getPacket()`, so no typed array is alive in its queues.
+   */
+  copyToSlab(): number {
+    if (this.len > SLAB_MAX_PACKET) return -1;
     let into = (this.#recordPos - this.#copiedFrom) >>> 0;
     if (into >= ((this.#copiedTo - this.#copiedFrom) >>> 0)) {
       this.#copyRun();
       into = 0;
     }
-    return new Uint8Array(this.#slab, this.#copiedAt + into + REC_HEADER_BYTES, len);
+    return this.#copiedAt + into + REC_HEADER_BYTES;
+  }
+
+  /** The slab `copyToSlab()` copied into. */
+  get slab(): ArrayBuffer {
+    return this.#slab;
   }
 
   /**
