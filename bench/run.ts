@@ -1,14 +1,18 @@
 /**
  * Benchmark runner: the micro benchmarks (bench/micro), then the end-to-end benchmarks
- * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency), then a summary.
+ * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency), a summary, then the
+ * side-by-side suite (bench/suite: ringsocket, ws, uWS, ws in a worker; S1-S5; ~10 min, --quick ~2).
  *
- * Usage: npm run bench [-- --scope micro|e2e|all] [--quick] [--strict] [main-thread-cost options]
- *   --scope   what to run (default all)
- *   --quick   shorter: micro cases ~100 ms, e2e 300,000 messages x 3 reps
+ * Usage: npm run bench [-- --scope micro|e2e|suite|all] [--quick] [--strict] [main-thread-cost options]
+ *   --scope   what to run (default all; the suite with its own flags: npm run bench:suite, see
+ *             bench/suite/README.md)
+ *   --quick   shorter: micro cases ~100 ms, e2e 300,000 messages x 3 reps, the suite's --quick
  *   --strict  exit 1 when the e2e target is missed
  *   --no-json do not write result files
  * Results: bench/results/<timestamp>-main-thread-cost.json and <timestamp>-micro-ring.json.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { argValue, machineInfo, writeResult } from './common.js';
 import { runRingBench, type MicroResult } from './micro/ring.bench.js';
 import { optionsFromArgv, runMainThreadCost, type MainThreadCostResult } from './e2e/main-thread-cost.js';
@@ -17,7 +21,7 @@ import { runHopLatency, type HopLatencyResult } from './e2e/hop-latency.js';
 
 const argv = process.argv.slice(2);
 const scope = argValue(argv, 'scope') ?? 'all';
-if (scope !== 'micro' && scope !== 'e2e' && scope !== 'all') throw new TypeError(`--scope must be micro, e2e or all; got ${scope}`);
+if (scope !== 'micro' && scope !== 'e2e' && scope !== 'suite' && scope !== 'all') throw new TypeError(`--scope must be micro, e2e, suite or all; got ${scope}`);
 const quick = argValue(argv, 'quick') !== undefined;
 const machine = machineInfo();
 console.log(
@@ -31,7 +35,7 @@ let e2e: MainThreadCostResult | null = null;
 let conns: ConnectionsResult | null = null;
 let hops: HopLatencyResult | null = null;
 
-if (scope !== 'e2e') {
+if (scope === 'micro' || scope === 'all') {
   console.log('\n== micro: bench/micro/ring.bench ==');
   micro = await runRingBench({ timeMs: quick ? 100 : 300 });
   if (argValue(argv, 'no-json') === undefined) {
@@ -39,7 +43,7 @@ if (scope !== 'e2e') {
     console.log(`  results: ${file}`);
   }
 }
-if (scope !== 'micro') {
+if (scope === 'e2e' || scope === 'all') {
   console.log('\n== e2e: bench/e2e/main-thread-cost ==');
   e2e = await runMainThreadCost(optionsFromArgv(argv, quick));
   console.log('\n== e2e: bench/e2e/connections ==');
@@ -85,3 +89,10 @@ if (hops !== null) {
   console.log(`ping-pong RTT p50 (64 B, one in flight): ws ${p50('ws')} µs, ringsocket waitForActivity ${p50('ringsocket-wait')} µs, polling flat out ${p50('ringsocket-immediate')} µs`);
 }
 if (argValue(argv, 'strict') !== undefined && (e2e?.pass === false || conns?.allHeld === false)) process.exitCode = 1;
+
+if (scope === 'suite' || scope === 'all') {
+  // Its own process: it forks a server and load processes per run, and writes bench/RESULTS.md.
+  console.log('\n== suite: bench/suite/run ==');
+  const suite = spawnSync(process.execPath, [fileURLToPath(new URL('./suite/run.js', import.meta.url)), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+  if (suite.status !== 0) process.exitCode = 1;
+}
