@@ -1,6 +1,6 @@
 /**
  * Benchmark runner: the micro benchmarks (bench/micro), then the end-to-end benchmarks
- * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency), a summary, then the
+ * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency; client-memory), a summary, then the
  * side-by-side suite (bench/suite: ringsocket, ws, uWS, ws in a worker; S1-S5; ~10 min, --quick ~2).
  *
  * Usage: npm run bench [-- --scope micro|e2e|suite|all] [--quick] [--strict] [main-thread-cost options]
@@ -18,6 +18,7 @@ import { runRingBench, type MicroResult } from './micro/ring.bench.js';
 import { optionsFromArgv, runMainThreadCost, type MainThreadCostResult } from './e2e/main-thread-cost.js';
 import { runConnections, type ConnectionsResult } from './e2e/connections.js';
 import { runHopLatency, type HopLatencyResult } from './e2e/hop-latency.js';
+import { runClientMemory, type ClientMemoryResult } from './e2e/client-memory.js';
 
 const argv = process.argv.slice(2);
 const scope = argValue(argv, 'scope') ?? 'all';
@@ -34,6 +35,7 @@ let micro: MicroResult | null = null;
 let e2e: MainThreadCostResult | null = null;
 let conns: ConnectionsResult | null = null;
 let hops: HopLatencyResult | null = null;
+let clientMem: ClientMemoryResult | null = null;
 
 if (scope === 'micro' || scope === 'all') {
   console.log('\n== micro: bench/micro/ring.bench ==');
@@ -52,6 +54,11 @@ if (scope === 'e2e' || scope === 'all') {
   hops = await runHopLatency(quick ? 2000 : 5000, quick ? 3 : 5);
   if (argValue(argv, 'no-json') === undefined) {
     console.log(`  results: ${writeResult('hop-latency', { bench: 'hop-latency', date: new Date().toISOString(), machine, quick, ...hops })}`);
+  }
+  console.log('\n== e2e: bench/e2e/client-memory ==');
+  clientMem = await runClientMemory(quick ? 1000 : 5000, quick ? 1 : 3);
+  if (argValue(argv, 'no-json') === undefined) {
+    console.log(`  results: ${writeResult('client-memory', { date: new Date().toISOString(), machine, quick, ...clientMem })}`);
   }
 }
 
@@ -87,6 +94,9 @@ if (conns !== null) {
 if (hops !== null) {
   const p50 = (k: string) => hops!.summary[k]!.p50.median.toFixed(0);
   console.log(`ping-pong RTT p50 (64 B, one in flight): ws ${p50('ws')} µs, ringsocket waitForActivity ${p50('ringsocket-wait')} µs, polling flat out ${p50('ringsocket-immediate')} µs`);
+}
+if (clientMem !== null) {
+  console.log(`client peers: RSS per peer ringsocket ${clientMem.rssPerPeerKiB.ringsocket.median.toFixed(2)} KiB, ws ${clientMem.rssPerPeerKiB.ws.median.toFixed(2)} KiB (${clientMem.ratioRss.toFixed(2)}x)`);
 }
 if (argValue(argv, 'strict') !== undefined && (e2e?.pass === false || conns?.allHeld === false)) process.exitCode = 1;
 
