@@ -129,29 +129,26 @@ export class PeerEndpoint {
 
   /** A packet at `off` in `slab` (see RingConsumer.copyToSlab). */
   #pushSlab(slab: ArrayBuffer, off: number, len: number, isText: boolean): void {
-    if (this.tail - this.head > this.#mask) this.#grow();
-    const mask = this.#mask;
-    const m = this.#meta;
-    const at = (this.tail & mask) * META;
-    m[at + M_OFF] = off;
-    m[at + M_LEN] = len;
-    m[at + M_TEXT] = isText ? 1 : 0;
-    this.tail++;
-    const last = (this.segTail - 1) & mask;
-    if (this.segTail !== this.segHead && this.#bufs[last] === slab) m[last * META + M_SEG_LEFT]++;
+    this.#pushPacket(off, len, isText);
+    const last = (this.segTail - 1) & this.#mask;
+    if (this.segTail !== this.segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]++;
     else this.#pushSegment(slab);
   }
 
   /** A packet with a buffer of its own. */
   #pushOwn(p: Uint8Array, isText: boolean): void {
+    this.#pushPacket(-1, p.byteLength, isText);
+    this.#pushSegment(p);
+  }
+
+  #pushPacket(off: number, len: number, isText: boolean): void {
     if (this.tail - this.head > this.#mask) this.#grow();
     const m = this.#meta;
     const at = (this.tail & this.#mask) * META;
-    m[at + M_OFF] = -1;
-    m[at + M_LEN] = p.byteLength;
+    m[at + M_OFF] = off;
+    m[at + M_LEN] = len;
     m[at + M_TEXT] = isText ? 1 : 0;
     this.tail++;
-    this.#pushSegment(p);
   }
 
   #pushSegment(buf: ArrayBuffer | Uint8Array): void {
