@@ -7,6 +7,8 @@
  * - the main thread's copy out, `RingConsumer.copyPayload` over a burst of records (runs copied into a
  *   slab, a view per packet: what `getPacket()` hands to the user), against a `slice` per record out of
  *   the SharedArrayBuffer, at 64 B and 1 KiB;
+ * - the main thread's whole path for 64 B packets (push; next, slab copy, queue; getPacket's take) against
+ *   the floor of creating one fresh `Uint8Array` view per packet;
  * - why piscina is not the data path: a piscina `run()` round trip of a 64 B payload to a trivial worker
  *   task against one ring push + pop.
  *
@@ -18,7 +20,11 @@
 import { fileURLToPath } from 'node:url';
 import { Bench, type Task } from 'tinybench';
 import { Piscina } from 'piscina';
-import { allocRing, RingConsumer, RingProducer } from '../../src/protocol/ring.js';
+import { allocRing, RingConsumer, RingProducer, SLAB_BYTES } from '../../src/protocol/ring.js';
+import { SLOT_FIELDS } from '../../src/protocol/layout.js';
+import { EV_MSG_BINARY, FLAG_WHOLE } from '../../src/protocol/records.js';
+import { ARRIVED_OPEN, PeerEndpoint } from '../../src/peer-endpoint.js';
+import type { PeerPool, WorkerHandle } from '../../src/peer-pool.js';
 import { argInt, isMain } from '../common.js';
 
 export interface MicroCase {
@@ -131,6 +137,34 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
     });
   }
 
+  // The main thread's whole path for 64 B packets, without sockets: the worker's part (push, publish) in
+  // this thread, then what poll() and getPacket() do (next, copy into the slab, queue as numbers, make
+  // the Uint8Array, return credit). Against it, the floor of any fresh array per packet: a view.
+  {
+    const ring = allocRing(1 << 20);
+    const c = new RingConsumer(ring);
+    const p = new RingProducer(ring);
+    const ep = new PeerEndpoint();
+    const slots = new Int32Array(new SharedArrayBuffer(64 * SLOT_FIELDS * 4));
+    ep.bind({ wake: () => undefined } as unknown as PeerPool, { slots, index: 0 } as unknown as WorkerHandle, 1);
+    ep.arrived = ARRIVED_OPEN;
+    const src = pattern(64);
+    const n = innerFor(64);
+    add('main-thread path 64 B (push; poll: next, slab copy, queue; getPacket)', n, () => {
+      for (let i = 0; i < n; i++) if (!p.push(1, EV_MSG_BINARY | FLAG_WHOLE, 64, src)) throw new Error('ring full');
+      p.publish();
+      c.begin();
+      while (c.next()) ep.onMessageRecord(c, false);
+      c.release();
+      ep.reveal();
+      while (ep.available() > 0) sink += ep.take().byteLength;
+    });
+    const ab = new ArrayBuffer(SLAB_BYTES);
+    add('new Uint8Array view 64 B (the floor of a fresh array)', n, () => {
+      for (let i = 0; i < n; i++) sink += new Uint8Array(ab, (i & 511) * 64, 64).byteLength;
+    });
+  }
+
   // piscina: new URL(...) resolves beside the compiled file, dist/bench/micro/piscina-echo-task.js.
   const piscina = new Piscina({
     filename: fileURLToPath(new URL('./piscina-echo-task.js', import.meta.url)),
@@ -173,6 +207,10 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
       ratio: ns(`drain ${label} (push, next, slice out of SAB)`) / ns(`drain ${label} (push, next, copyPayload: getPacket's copy)`),
     });
   }
+  ratios.push({
+    what: 'main-thread path 64 B / new Uint8Array view 64 B (the whole path against the floor of one fresh array)',
+    ratio: ns('main-thread path 64 B (push; poll: next, slab copy, queue; getPacket)') / ns('new Uint8Array view 64 B (the floor of a fresh array)'),
+  });
   ratios.push({ what: 'piscina run() 64 B / ring push+pop 64 B', ratio: ns(piscinaName) / ns('ring push+pop 64 B') });
 
   log(`micro (tinybench, ~${time} ms per case; ns per operation):`);
