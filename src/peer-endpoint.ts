@@ -64,8 +64,8 @@ export class PeerEndpoint {
   #meta: Int32Array = NO_META;
   #bufs: (ArrayBuffer | Uint8Array | undefined)[] = NO_BUFFERS;
   #mask = -1;
-  segHead = 0;
-  segTail = 0;
+  #segHead = 0;
+  #segTail = 0;
   #emptyPolls = 0;
   head = 0;
   tail = 0;
@@ -130,8 +130,8 @@ export class PeerEndpoint {
   /** A packet at `off` in `slab` (see RingConsumer.copyToSlab). */
   #pushSlab(slab: ArrayBuffer, off: number, len: number, isText: boolean): void {
     this.#pushPacket(off, len, isText);
-    const last = (this.segTail - 1) & this.#mask;
-    if (this.segTail !== this.segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]++;
+    const last = (this.#segTail - 1) & this.#mask;
+    if (this.#segTail !== this.#segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]++;
     else this.#pushSegment(slab);
   }
 
@@ -152,10 +152,10 @@ export class PeerEndpoint {
   }
 
   #pushSegment(buf: ArrayBuffer | Uint8Array): void {
-    const i = this.segTail & this.#mask;
+    const i = this.#segTail & this.#mask;
     this.#bufs[i] = buf;
     this.#meta[i * META + M_SEG_LEFT] = 1;
-    this.segTail++;
+    this.#segTail++;
   }
 
   #grow(): void {
@@ -173,7 +173,7 @@ export class PeerEndpoint {
       meta[to + M_LEN] = oldMeta[from + M_LEN]!;
       meta[to + M_TEXT] = oldMeta[from + M_TEXT]!;
     }
-    for (let k = this.segHead; k < this.segTail; k++) {
+    for (let k = this.#segHead; k < this.#segTail; k++) {
       bufs[k & mask] = oldBufs[k & oldMask];
       meta[(k & mask) * META + M_SEG_LEFT] = oldMeta[(k & oldMask) * META + M_SEG_LEFT]!;
     }
@@ -202,12 +202,12 @@ export class PeerEndpoint {
     const at = (this.head & mask) * META;
     const off = m[at + M_OFF]!;
     const len = m[at + M_LEN]!;
-    const seg = this.segHead & mask;
+    const seg = this.#segHead & mask;
     const buf = this.#bufs[seg]!;
     const p = off < 0 ? (buf as Uint8Array) : new Uint8Array(buf as ArrayBuffer, off, len);
     if (--m[seg * META + M_SEG_LEFT]! === 0) {
       this.#bufs[seg] = undefined;
-      this.segHead++;
+      this.#segHead++;
     }
     this.head++;
     this.consumedBytes = (this.consumedBytes + len) >>> 0;
