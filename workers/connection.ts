@@ -136,12 +136,16 @@ export class Connection {
     this.#opening = opening;
   }
 
+  #setFlag(bit: number, on: boolean): void {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
+  }
+
   /** The socket is gone (nothing more can arrive). */
   get socketClosed(): boolean {
     return (this.#flags & SOCKET_CLOSED) !== 0;
   }
   set socketClosed(on: boolean) {
-    this.#flags = on ? this.#flags | SOCKET_CLOSED : this.#flags & ~SOCKET_CLOSED;
+    this.#setFlag(SOCKET_CLOSED, on);
   }
 
   /** EV_CLOSED is out: the slot is the main thread's again (set by the runtime). */
@@ -149,7 +153,7 @@ export class Connection {
     return (this.#flags & RETIRED) !== 0;
   }
   set retired(on: boolean) {
-    this.#flags = on ? this.#flags | RETIRED : this.#flags & ~RETIRED;
+    this.#setFlag(RETIRED, on);
   }
 
   /** Set when the main thread dropped us (negative close) or a local timer gave up: close code -1. */
@@ -157,7 +161,7 @@ export class Connection {
     return (this.#flags & DROPPED) !== 0;
   }
   set dropped(on: boolean) {
-    this.#flags = on ? this.#flags | DROPPED : this.#flags & ~DROPPED;
+    this.#setFlag(DROPPED, on);
   }
 
   /** The socket is corked for the current command burst (see `cork`). */
@@ -433,7 +437,7 @@ export class Connection {
   setNoDelay(on: boolean): void {
     // Before 'open' the choice is kept for it (the socket may not exist yet; ws sets its own on open).
     if (this.#opening !== null) this.#opening.noDelay = on;
-    this.#flags = on ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
+    this.#setFlag(NO_DELAY, on);
     const sock = this.#socket();
     if (sock !== null) sock.setNoDelay(on);
   }
@@ -549,7 +553,7 @@ export class Connection {
     if (op === null) return;
     this.#opening = null;
     const sock = this.#socket();
-    this.#flags = op.noDelay ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
+    this.#setFlag(NO_DELAY, op.noDelay);
     if (sock !== null) {
       sock.setNoDelay(op.noDelay);
       if (op.host === '') {
