@@ -5,6 +5,9 @@
  *
  * Lifetime: one endpoint per connection attempt. It is bound to a worker slot until the worker's
  * EV_CLOSED record is drained; a peer that reconnects gets a new endpoint and drops the old one.
+ *
+ * It speaks for its connection: `command` (a record for the worker), `trySend` (the outbound budget
+ * check, its accounting and the message), `drop`. The worker is a `WorkerLink`, nothing more.
  */
 import {
   SLOT_FIELDS,
@@ -15,9 +18,10 @@ import {
   SLOT_OUT_SENT_MSGS,
 } from './protocol/layout.js';
 import type { RingConsumer } from './protocol/ring.js';
-import { FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
+import { CMD_CLOSE, FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
 import type { CloseInfo, OpenInfo } from './protocol/control.js';
-import type { PeerPool, WorkerHandle } from './peer-pool.js';
+import type { WorkerLink } from './pool/link.js';
+import { ErrorCode } from './enums.js';
 
 const NO_BUFFERS: (ArrayBuffer | Uint8Array | undefined)[] = [];
 const NO_META = new Int32Array(0);
@@ -40,8 +44,8 @@ export const ARRIVED_OPEN = 1;
 export const ARRIVED_CLOSED = 3;
 
 export class PeerEndpoint {
-  pool: PeerPool | null = null;
-  handle: WorkerHandle | null = null;
+  /** The worker that holds the connection (null until the pool attached it). */
+  link: WorkerLink | null = null;
   slot = -1;
   /** Latest state reported by the worker (the facade shows it on poll). */
   arrived = ARRIVED_CONNECTING;
@@ -80,19 +84,44 @@ export class PeerEndpoint {
   acceptedBytes = 0;
   acceptedMsgs = 0;
 
-  bind(pool: PeerPool, handle: WorkerHandle, slot: number): void {
-    this.pool = pool;
-    this.handle = handle;
+  bind(link: WorkerLink, slot: number): void {
+    this.link = link;
     this.slot = slot;
-  }
-
-  handleIndex(): number {
-    return this.handle === null ? -1 : this.handle.index;
   }
 
   /** Still bound to a live worker slot (the worker has not sent EV_CLOSED yet). */
   get live(): boolean {
-    return this.arrived !== ARRIVED_CLOSED && this.handle !== null;
+    return this.arrived !== ARRIVED_CLOSED && this.link !== null;
+  }
+
+  // ---- to the worker ----
+
+  /** A command record for this connection (CMD_*), if the worker still holds it. */
+  command(kind: number, aux: number, bytes: Uint8Array | null): void {
+    if (this.live) this.link!.command(this.slot, kind, aux, bytes);
+  }
+
+  /**
+   * Queue one message (CMD_SEND_*) within the outbound budget: `maxBytes` bytes and `maxMsgs` messages
+   * accepted and not yet written to the socket. FAILED when the worker no longer holds the connection
+   * (it closed; the peer sees it on its next poll), ERR_OUT_OF_MEMORY when the budget would be passed
+   * (nothing queued).
+   */
+  trySend(kind: number, bytes: Uint8Array, maxBytes: number, maxMsgs: number): ErrorCode {
+    if (!this.live) return ErrorCode.FAILED;
+    const len = bytes.byteLength;
+    if (this.outboundMsgs() >= maxMsgs || this.outboundBytes() + len > maxBytes) return ErrorCode.ERR_OUT_OF_MEMORY;
+    this.acceptedBytes = (this.acceptedBytes + len) >>> 0;
+    this.acceptedMsgs = (this.acceptedMsgs + 1) >>> 0;
+    this.link!.message(this.slot, kind, bytes);
+    return ErrorCode.OK;
+  }
+
+  /** The user dropped the connection: the worker closes it at once; nothing more is shown. */
+  drop(): void {
+    this.command(CMD_CLOSE, -1, null);
+    this.detached = true;
+    this.reveal();
   }
 
   // ---- from the pool's pump ----
@@ -223,7 +252,7 @@ export class PeerEndpoint {
 
   /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */
   publishCredit(): void {
-    const h = this.handle;
+    const h = this.link;
     if (h === null || this.arrived === ARRIVED_CLOSED) return;
     const slots = h.slots;
     const base = this.slot * SLOT_FIELDS;
@@ -232,18 +261,18 @@ export class PeerEndpoint {
     Atomics.store(slots, base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
     Atomics.store(slots, base + SLOT_IN_CONSUMED_MSGS, this.consumedMsgs | 0);
     // Stored our counters, now look at the flag; the worker stores the flag, then looks at ours.
-    if (Atomics.load(slots, base + SLOT_IN_WAITING) !== 0) this.pool!.wake(h);
+    if (Atomics.load(slots, base + SLOT_IN_WAITING) !== 0) h.wake();
   }
 
   /** Outbound payload bytes accepted and not yet written to the socket. */
   outboundBytes(): number {
-    if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedBytes - Atomics.load(this.handle.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_BYTES)) >>> 0;
+    if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
+    return (this.acceptedBytes - Atomics.load(this.link.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_BYTES)) >>> 0;
   }
 
   outboundMsgs(): number {
-    if (this.handle === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedMsgs - Atomics.load(this.handle.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_MSGS)) >>> 0;
+    if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
+    return (this.acceptedMsgs - Atomics.load(this.link.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_MSGS)) >>> 0;
   }
 
   /** Make every packet that already arrived readable (called by `poll()`). */

@@ -3,17 +3,52 @@
  */
 import { ErrorCode, StreamPeerTLSStatus } from './enums.js';
 import { TLSOptions } from './tls-options.js';
-import { lookupStream, registerStream, type StreamEvents, type StreamRef } from './stream-ref.js';
+import { lookupStream, registerStream, type StreamRef } from './stream-ref.js';
+import type { PoolEngine } from './pool/engine.js';
+import type { StreamEvents, WorkerLink } from './pool/link.js';
 import { CMD_STREAM_CLOSE, CMD_TLS_ACCEPT } from './protocol/records.js';
 import { encodeJson } from './protocol/control.js';
 
 const contextIds = new WeakMap<TLSOptions, number>();
 let nextContextId = 1;
 
-export class StreamPeerTLS implements StreamEvents {
-  #ref: StreamRef | null = null;
-  #status: StreamPeerTLSStatus = StreamPeerTLSStatus.STATUS_DISCONNECTED;
-  #handedOver = false;
+/** @internal A TLS stream's state, what `acceptStream` finds for it, and what the engine tells it. */
+class TlsStreamRef implements StreamRef, StreamEvents {
+  readonly engine: PoolEngine;
+  readonly link: WorkerLink;
+  readonly id: number;
+  readonly secure = true;
+  status: StreamPeerTLSStatus = StreamPeerTLSStatus.STATUS_HANDSHAKING;
+  handedOver = false;
+
+  constructor(engine: PoolEngine, link: WorkerLink, id: number) {
+    this.engine = engine;
+    this.link = link;
+    this.id = id;
+  }
+
+  usable(): boolean {
+    return this.status === StreamPeerTLSStatus.STATUS_CONNECTED && !this.handedOver && !this.link.dead;
+  }
+
+  consume(): void {
+    this.handedOver = true;
+    this.link.streams.delete(this.id);
+  }
+
+  onTlsStatus(status: number): void {
+    if (this.status === StreamPeerTLSStatus.STATUS_HANDSHAKING) this.status = status as StreamPeerTLSStatus;
+  }
+
+  onClosed(byError: boolean): void {
+    if (this.handedOver) return;
+    if (byError || this.status === StreamPeerTLSStatus.STATUS_HANDSHAKING) this.status = StreamPeerTLSStatus.STATUS_ERROR;
+    else this.status = StreamPeerTLSStatus.STATUS_DISCONNECTED;
+  }
+}
+
+export class StreamPeerTLS {
+  #ref: TlsStreamRef | null = null;
 
   /**
    * Godot `accept_stream(stream, server_options)`: start the server TLS handshake on a taken
@@ -21,7 +56,7 @@ export class StreamPeerTLS implements StreamEvents {
    * @returns OK, or ERR_INVALID_PARAMETER (not a connected taken stream, or not `TLSOptions.server`).
    */
   acceptStream(stream: unknown, options: TLSOptions): ErrorCode {
-    if (this.#status !== StreamPeerTLSStatus.STATUS_DISCONNECTED) return ErrorCode.ERR_ALREADY_IN_USE;
+    if (this.#ref !== null && this.#ref.status !== StreamPeerTLSStatus.STATUS_DISCONNECTED) return ErrorCode.ERR_ALREADY_IN_USE;
     const tcp = lookupStream(stream);
     if (tcp === undefined || tcp.secure || !tcp.usable()) return ErrorCode.ERR_INVALID_PARAMETER;
     if (!(options instanceof TLSOptions) || !options.isServer()) return ErrorCode.ERR_INVALID_PARAMETER;
@@ -30,59 +65,37 @@ export class StreamPeerTLS implements StreamEvents {
       ctxId = nextContextId++;
       contextIds.set(options, ctxId);
     }
-    const h = tcp.handle;
+    const h = tcp.link;
     // The PEMs cross once per worker; later handshakes name the cached secure context by id.
     const payload = h.tlsContexts.has(ctxId) ? null : encodeJson({ key: options.key, cert: options.certificate });
     h.tlsContexts.add(ctxId);
     tcp.consume();
-    const ref: StreamRef = {
-      pool: tcp.pool,
-      handle: h,
-      id: tcp.id,
-      secure: true,
-      usable: () => this.#status === StreamPeerTLSStatus.STATUS_CONNECTED && !this.#handedOver && !h.dead,
-      consume: () => {
-        this.#handedOver = true;
-        h.streams.delete(tcp.id);
-      },
-    };
+    const ref = new TlsStreamRef(tcp.engine, h, tcp.id);
     this.#ref = ref;
     registerStream(this, ref);
-    h.streams.set(tcp.id, this);
-    this.#status = StreamPeerTLSStatus.STATUS_HANDSHAKING;
-    tcp.pool.push(h, tcp.id, CMD_TLS_ACCEPT, ctxId, payload);
+    h.streams.set(tcp.id, ref);
+    h.command(tcp.id, CMD_TLS_ACCEPT, ctxId, payload);
     return ErrorCode.OK;
   }
 
   /** Godot `poll()`: collect the handshake's progress from the worker. */
   poll(): void {
-    this.#ref?.pool.pump();
+    this.#ref?.engine.pump();
   }
 
   /** Godot `get_status()`. */
   getStatus(): StreamPeerTLSStatus {
-    return this.#status;
+    return this.#ref === null ? StreamPeerTLSStatus.STATUS_DISCONNECTED : this.#ref.status;
   }
 
   /** Godot `disconnect_from_stream()`. */
   disconnectFromStream(): void {
     const ref = this.#ref;
-    if (ref !== null && !this.#handedOver && this.#status !== StreamPeerTLSStatus.STATUS_DISCONNECTED) {
-      ref.pool.push(ref.handle, ref.id, CMD_STREAM_CLOSE, 0, null);
-      ref.handle.streams.delete(ref.id);
+    if (ref === null) return;
+    if (!ref.handedOver && ref.status !== StreamPeerTLSStatus.STATUS_DISCONNECTED) {
+      ref.link.command(ref.id, CMD_STREAM_CLOSE, 0, null);
+      ref.link.streams.delete(ref.id);
     }
-    this.#status = StreamPeerTLSStatus.STATUS_DISCONNECTED;
-  }
-
-  /** @internal */
-  onTlsStatus(status: number): void {
-    if (this.#status === StreamPeerTLSStatus.STATUS_HANDSHAKING) this.#status = status as StreamPeerTLSStatus;
-  }
-
-  /** @internal */
-  onClosed(byError: boolean): void {
-    if (this.#handedOver) return;
-    if (byError || this.#status === StreamPeerTLSStatus.STATUS_HANDSHAKING) this.#status = StreamPeerTLSStatus.STATUS_ERROR;
-    else this.#status = StreamPeerTLSStatus.STATUS_DISCONNECTED;
+    ref.status = StreamPeerTLSStatus.STATUS_DISCONNECTED;
   }
 }

@@ -4,17 +4,14 @@
  * `StreamPeerTLS.acceptStream` look it up. A user's look-alike object is simply not found
  * (ERR_INVALID_PARAMETER).
  */
-import type { PeerPool, WorkerHandle } from './peer-pool.js';
-
-/** What the pool tells a stream object (from EV_STREAM_STATUS / EV_STREAM_CLOSED). */
-export interface StreamEvents {
-  onTlsStatus(status: number): void;
-  onClosed(byError: boolean): void;
-}
+import type { PoolEngine } from './pool/engine.js';
+import type { WorkerLink } from './pool/link.js';
 
 export interface StreamRef {
-  pool: PeerPool;
-  handle: WorkerHandle;
+  /** The engine of the pool whose worker holds the stream. */
+  engine: PoolEngine;
+  /** The worker that holds it. */
+  link: WorkerLink;
   /** Stream id in its worker. */
   id: number;
   secure: boolean;

@@ -6,8 +6,10 @@
  * one blocking call in ringsocket, done once per server.
  */
 import { ErrorCode, StreamPeerTCPStatus } from './enums.js';
-import { getDefaultPool, type PeerPool, type WorkerHandle } from './peer-pool.js';
-import { registerStream, type StreamEvents, type StreamRef } from './stream-ref.js';
+import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
+import type { PoolEngine } from './pool/engine.js';
+import type { ServerSink, StreamEvents, WorkerLink } from './pool/link.js';
+import { registerStream, type StreamRef } from './stream-ref.js';
 import { CMD_STREAM_CLOSE, CMD_STREAM_NO_DELAY } from './protocol/records.js';
 
 export interface TCPServerOptions {
@@ -15,55 +17,70 @@ export interface TCPServerOptions {
   pool?: PeerPool;
 }
 
-/** @internal What the pool calls when a worker accepted a connection for this server. */
-export interface ServerSink {
-  enqueue(stream: StreamPeerTCP): void;
-}
-
 /**
- * @internal What `acceptStream` finds for a StreamPeerTCP (see stream-ref.ts), and the stream's state.
- * A class rather than closures over the stream: one object per accepted connection, nothing more.
+ * @internal What `acceptStream` finds for a StreamPeerTCP (see stream-ref.ts), the stream's state, and
+ * what the engine tells it (StreamEvents). A class rather than closures over the stream: one object per
+ * accepted connection, nothing more.
  */
-class TcpStreamRef implements StreamRef {
-  readonly pool: PeerPool;
-  readonly handle: WorkerHandle;
+class TcpStreamRef implements StreamRef, StreamEvents {
+  readonly engine: PoolEngine;
+  readonly link: WorkerLink;
   readonly id: number;
   readonly secure = false;
   status: StreamPeerTCPStatus = StreamPeerTCPStatus.STATUS_CONNECTED;
   handedOver = false;
 
-  constructor(pool: PeerPool, handle: WorkerHandle, id: number) {
-    this.pool = pool;
-    this.handle = handle;
+  constructor(engine: PoolEngine, link: WorkerLink, id: number) {
+    this.engine = engine;
+    this.link = link;
     this.id = id;
   }
 
   usable(): boolean {
-    return this.status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.handedOver && !this.handle.dead;
+    return this.status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.handedOver && !this.link.dead;
   }
 
   consume(): void {
     this.handedOver = true;
-    this.handle.streams.delete(this.id);
+    this.link.streams.delete(this.id);
+  }
+
+  onTlsStatus(): void {}
+
+  onClosed(byError: boolean): void {
+    if (this.handedOver) return;
+    this.status = byError ? StreamPeerTCPStatus.STATUS_ERROR : StreamPeerTCPStatus.STATUS_NONE;
   }
 }
+
+let makeStream: (engine: PoolEngine, link: WorkerLink, id: number, host: string, port: number) => { stream: StreamPeerTCP; events: StreamEvents };
+/** The server stopped before `stream` was taken. */
+let dropStream: (stream: StreamPeerTCP) => void;
 
 /**
  * Godot `StreamPeerTCP` as the server side sees it: a TCP connection accepted by a worker, not yet
  * handed to a `WebSocketPeer` (or `StreamPeerTLS`). Taken or not, it is dropped if no WebSocket
  * handshake completes within the pool's `handshakeTimeout`.
  */
-export class StreamPeerTCP implements StreamEvents {
+export class StreamPeerTCP {
   readonly #ref: TcpStreamRef;
   readonly #host: string;
   readonly #port: number;
 
-  /** @internal Made by the pool; users get them from `TCPServer.takeConnection()`. */
-  constructor(pool: PeerPool, handle: WorkerHandle, id: number, host: string, port: number) {
-    this.#ref = new TcpStreamRef(pool, handle, id);
+  static {
+    makeStream = (engine, link, id, host, port) => {
+      const stream = new StreamPeerTCP(new TcpStreamRef(engine, link, id), host, port);
+      return { stream, events: stream.#ref };
+    };
+    dropStream = (stream) => stream.#ref.onClosed(false);
+  }
+
+  /** Made by a `TCPServer`; users get them from `takeConnection()`. */
+  private constructor(ref: TcpStreamRef, host: string, port: number) {
+    this.#ref = ref;
     this.#host = host;
     this.#port = port;
-    registerStream(this, this.#ref);
+    registerStream(this, ref);
   }
 
   /** Godot `get_status()`: STATUS_CONNECTED until it is closed (NONE) or fails (ERROR). */
@@ -83,7 +100,7 @@ export class StreamPeerTCP implements StreamEvents {
 
   /** Godot `poll()`: collect what the workers reported (e.g. that the connection was dropped). */
   poll(): ErrorCode {
-    this.#ref.pool.pump();
+    this.#ref.engine.pump();
     return ErrorCode.OK;
   }
 
@@ -91,7 +108,7 @@ export class StreamPeerTCP implements StreamEvents {
   setNoDelay(enabled: boolean): void {
     const r = this.#ref;
     if (r.status === StreamPeerTCPStatus.STATUS_CONNECTED && !r.handedOver) {
-      r.pool.push(r.handle, r.id, CMD_STREAM_NO_DELAY, enabled ? 1 : 0, null);
+      r.link.command(r.id, CMD_STREAM_NO_DELAY, enabled ? 1 : 0, null);
     }
   }
 
@@ -99,20 +116,10 @@ export class StreamPeerTCP implements StreamEvents {
   disconnectFromHost(): void {
     const r = this.#ref;
     if (r.status === StreamPeerTCPStatus.STATUS_CONNECTED && !r.handedOver) {
-      r.pool.push(r.handle, r.id, CMD_STREAM_CLOSE, 0, null);
-      r.handle.streams.delete(r.id);
+      r.link.command(r.id, CMD_STREAM_CLOSE, 0, null);
+      r.link.streams.delete(r.id);
     }
     r.status = StreamPeerTCPStatus.STATUS_NONE;
-  }
-
-  /** @internal */
-  onTlsStatus(): void {}
-
-  /** @internal */
-  onClosed(byError: boolean): void {
-    const r = this.#ref;
-    if (r.handedOver) return;
-    r.status = byError ? StreamPeerTCPStatus.STATUS_ERROR : StreamPeerTCPStatus.STATUS_NONE;
   }
 }
 
@@ -124,12 +131,21 @@ export class StreamPeerTCP implements StreamEvents {
  * not handed to a peer yet; peers already accepted stay open (close them, or `PeerPool.close()`, which
  * closes every connection with 1001).
  */
-export class TCPServer implements ServerSink {
+export class TCPServer {
   readonly #pool: PeerPool | null;
-  #usedPool: PeerPool | null = null;
+  #engine: PoolEngine | null = null;
   #id = 0;
   #port = 0;
   #queue: StreamPeerTCP[] = [];
+  /** What the engine calls when a worker accepted a connection for this server. */
+  readonly #sink: ServerSink = {
+    incoming: (link, id, host, port) => {
+      if (this.#id === 0 || this.#engine === null) return null;
+      const { stream, events } = makeStream(this.#engine, link, id, host, port);
+      this.#queue.push(stream);
+      return events;
+    },
+  };
 
   constructor(options: TCPServerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -146,10 +162,10 @@ export class TCPServer implements ServerSink {
     if (this.#id !== 0) return ErrorCode.ERR_ALREADY_IN_USE;
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return ErrorCode.ERR_INVALID_PARAMETER;
     if (typeof bindAddress !== 'string' || bindAddress === '') return ErrorCode.ERR_INVALID_PARAMETER;
-    const pool = this.#pool ?? getDefaultPool();
-    const r = pool.listenServer(this, port, bindAddress);
+    const engine = poolEngine(this.#pool ?? getDefaultPool());
+    const r = engine.listenServer(this.#sink, port, bindAddress);
     if (r.code !== ErrorCode.OK) return r.code;
-    this.#usedPool = pool;
+    this.#engine = engine;
     this.#id = r.serverId;
     this.#port = r.port;
     return ErrorCode.OK;
@@ -168,7 +184,7 @@ export class TCPServer implements ServerSink {
   /** Godot `is_connection_available()`: collects what the workers accepted, then looks. */
   isConnectionAvailable(): boolean {
     if (this.#id === 0) return false;
-    this.#usedPool!.pump();
+    this.#engine!.pump();
     const q = this.#queue;
     while (q.length !== 0 && q[0]!.getStatus() !== StreamPeerTCPStatus.STATUS_CONNECTED) q.shift();
     return q.length !== 0;
@@ -183,16 +199,10 @@ export class TCPServer implements ServerSink {
   /** Godot `stop()`: stop listening; untaken and unaccepted connections are dropped. */
   stop(): void {
     if (this.#id === 0) return;
-    this.#usedPool!.unlistenServer(this.#id);
-    for (const s of this.#queue) s.onClosed(false);
+    this.#engine!.unlistenServer(this.#id);
+    for (const s of this.#queue) dropStream(s);
     this.#queue = [];
     this.#id = 0;
     this.#port = 0;
-  }
-
-  /** @internal */
-  enqueue(stream: StreamPeerTCP): void {
-    if (this.#id === 0) return;
-    this.#queue.push(stream);
   }
 }

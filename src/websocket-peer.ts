@@ -19,7 +19,9 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, State, WriteMode } from './enums.js';
 import { TLSOptions } from './tls-options.js';
-import { getDefaultPool, type PeerPool, type WorkerHandle } from './peer-pool.js';
+import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
+import type { PoolEngine } from './pool/engine.js';
+import type { WorkerLink } from './pool/link.js';
 import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint } from './peer-endpoint.js';
 import { CMD_ACCEPT, CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
 import { encodeJson, type AcceptConfig, type ConnectConfig } from './protocol/control.js';
@@ -60,6 +62,8 @@ function checkStringList(v: unknown, name: string): string[] {
 
 export class WebSocketPeer {
   readonly #pool: PeerPool | null;
+  /** The engine of the pool that holds the current connection (set when one starts). */
+  #engine: PoolEngine | null = null;
   #ep: PeerEndpoint | null = null;
   #state: State = State.CLOSED;
   #closeCode = -1;
@@ -110,9 +114,7 @@ export class WebSocketPeer {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`heartbeatInterval must be a finite number >= 0, got ${String(v)}`);
     this.#heartbeatInterval = v;
     const ep = this.#ep;
-    if (ep !== null && ep.live && !ep.detached && this.#state !== State.CLOSED) {
-      ep.pool!.push(ep.handle!, ep.slot, CMD_HEARTBEAT, this.#heartbeatMs(), null);
-    }
+    if (ep !== null && !ep.detached && this.#state !== State.CLOSED) ep.command(CMD_HEARTBEAT, this.#heartbeatMs(), null);
   }
 
   /** Godot `inbound_buffer_size` (default 65535): bytes of received messages the peer may hold. */
@@ -199,7 +201,7 @@ export class WebSocketPeer {
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
     };
-    return this.#start(this.#pool ?? getDefaultPool(), undefined, url, CMD_CONNECT, encodeJson(cfg));
+    return this.#start(poolEngine(this.#pool ?? getDefaultPool()), undefined, url, CMD_CONNECT, encodeJson(cfg));
   }
 
   /**
@@ -215,7 +217,7 @@ export class WebSocketPeer {
     if (this.#state !== State.CLOSED) return ErrorCode.ERR_ALREADY_IN_USE;
     const ref = lookupStream(stream);
     if (ref === undefined || !ref.usable()) return ErrorCode.ERR_INVALID_PARAMETER;
-    if (this.#pool !== null && this.#pool !== ref.pool) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (this.#pool !== null && poolEngine(this.#pool) !== ref.engine) return ErrorCode.ERR_INVALID_PARAMETER;
     const headers: [string, string][] = [];
     for (const line of this.#handshakeHeaders) {
       const h = parseHeaderLine(line);
@@ -231,12 +233,12 @@ export class WebSocketPeer {
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
     };
-    const code = this.#start(ref.pool, ref.handle, '', CMD_ACCEPT, encodeJson(cfg));
+    const code = this.#start(ref.engine, ref.link, '', CMD_ACCEPT, encodeJson(cfg));
     if (code === ErrorCode.OK) ref.consume();
     return code;
   }
 
-  #start(pool: PeerPool, into: WorkerHandle | undefined, url: string, cmd: number, config: Uint8Array): ErrorCode {
+  #start(engine: PoolEngine, into: WorkerLink | undefined, url: string, cmd: number, config: Uint8Array): ErrorCode {
     const ep = new PeerEndpoint();
     // Reset what the previous connection left (Godot clears received packets on a new connection).
     this.#ep = null;
@@ -249,15 +251,16 @@ export class WebSocketPeer {
     this.#url = url;
     this.#packetError = ErrorCode.OK;
     this.#wasString = false;
-    if (!pool.attach(ep, into)) {
-      this.#failure = pool.brokenReason;
+    if (!engine.attach(ep, into)) {
+      this.#failure = engine.brokenReason;
       return ErrorCode.ERR_UNAVAILABLE;
     }
+    this.#engine = engine;
     this.#ep = ep;
     this.#outLimitBytes = this.#outboundBufferSize;
     this.#outLimitMsgs = this.#maxQueuedPackets;
     this.#state = State.CONNECTING;
-    pool.push(ep.handle!, ep.slot, cmd, 0, config);
+    ep.command(cmd, 0, config);
     return ErrorCode.OK;
   }
 
@@ -269,8 +272,8 @@ export class WebSocketPeer {
   poll(): void {
     const ep = this.#ep;
     if (ep === null) return;
-    const pool = ep.pool!;
-    pool.pump();
+    const engine = this.#engine!;
+    engine.pump();
     if (!ep.detached) {
       if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
         if (this.#state === State.CONNECTING) {
@@ -293,7 +296,7 @@ export class WebSocketPeer {
       ep.reveal();
       ep.publishCredit();
     }
-    pool.flush();
+    engine.flush();
   }
 
   /** Godot `get_ready_state()`. */
@@ -360,15 +363,8 @@ export class WebSocketPeer {
   }
 
   #enqueue(bytes: Uint8Array, kind: number): ErrorCode {
-    const ep = this.#ep!;
-    // The worker may have closed the connection (not yet seen by poll): the slot is no longer ours.
-    if (!ep.live) return ErrorCode.FAILED;
-    const len = bytes.byteLength;
-    if (ep.outboundMsgs() >= this.#outLimitMsgs || ep.outboundBytes() + len > this.#outLimitBytes) return ErrorCode.ERR_OUT_OF_MEMORY;
-    ep.acceptedBytes = (ep.acceptedBytes + len) >>> 0;
-    ep.acceptedMsgs = (ep.acceptedMsgs + 1) >>> 0;
-    ep.pool!.pushMessage(ep.handle!, ep.slot, kind, bytes);
-    return ErrorCode.OK;
+    // FAILED if the worker closed the connection (not yet seen by poll): the slot is no longer ours.
+    return this.#ep!.trySend(kind, bytes, this.#outLimitBytes, this.#outLimitMsgs);
   }
 
   /**
@@ -386,9 +382,7 @@ export class WebSocketPeer {
     const ep = this.#ep;
     if (ep === null || this.#state === State.CLOSED) return ErrorCode.OK;
     if (code < 0 || this.#state === State.CONNECTING) {
-      if (ep.live) ep.pool!.push(ep.handle!, ep.slot, CMD_CLOSE, -1, null);
-      ep.detached = true;
-      ep.reveal();
+      ep.drop();
       this.#state = State.CLOSED;
       this.#closeCode = -1;
       this.#closeReason = '';
@@ -396,7 +390,7 @@ export class WebSocketPeer {
       return ErrorCode.OK;
     }
     if (this.#state === State.CLOSING) return ErrorCode.OK;
-    if (ep.live) ep.pool!.push(ep.handle!, ep.slot, CMD_CLOSE, code, reasonBytes);
+    ep.command(CMD_CLOSE, code, reasonBytes);
     this.#state = State.CLOSING;
     return ErrorCode.OK;
   }
@@ -449,6 +443,6 @@ export class WebSocketPeer {
   setNoDelay(enabled: boolean): void {
     this.#noDelay = Boolean(enabled);
     const ep = this.#ep;
-    if (ep !== null && ep.live && !ep.detached) ep.pool!.push(ep.handle!, ep.slot, CMD_NO_DELAY, this.#noDelay ? 1 : 0, null);
+    if (ep !== null && !ep.detached) ep.command(CMD_NO_DELAY, this.#noDelay ? 1 : 0, null);
   }
 }

@@ -24,7 +24,7 @@ import { allocRing, RingConsumer, RingProducer, SLAB_BYTES } from '../../src/pro
 import { SLOT_FIELDS } from '../../src/protocol/layout.js';
 import { EV_MSG_BINARY, FLAG_WHOLE } from '../../src/protocol/records.js';
 import { ARRIVED_OPEN, PeerEndpoint } from '../../src/peer-endpoint.js';
-import type { PeerPool, WorkerHandle } from '../../src/peer-pool.js';
+import type { WorkerLink } from '../../src/pool/link.js';
 import { argInt, isMain } from '../common.js';
 
 export interface MicroCase {
@@ -146,7 +146,8 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
     const p = new RingProducer(ring);
     const ep = new PeerEndpoint();
     const slots = new Int32Array(new SharedArrayBuffer(64 * SLOT_FIELDS * 4));
-    ep.bind({ wake: () => undefined } as unknown as PeerPool, { slots, index: 0 } as unknown as WorkerHandle, 1);
+    const link: WorkerLink = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, wake: () => undefined, streams: new Map(), tlsContexts: new Set() };
+    ep.bind(link, 1);
     ep.arrived = ARRIVED_OPEN;
     const src = pattern(64);
     const n = innerFor(64);

@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ErrorCode, PeerPool, State, TLSOptions, WebSocketPeer, WriteMode } from '../helpers/lib.js';
+import { crashWorker, ErrorCode, PeerPool, State, TLSOptions, WebSocketPeer, WriteMode } from '../helpers/lib.js';
 import { openPeer, pollUntil, sleep, startEchoServer, startWsServer } from '../helpers/net.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -380,7 +380,7 @@ describe('a killed worker', () => {
     await pollUntil(peers, () => peers.every((p) => p.getReadyState() === State.OPEN), 'all open');
     const before = await own.stats();
     expect(before.map((w) => w.connections)).toEqual([4, 4]);
-    await own.crashWorkerForTest(0);
+    await crashWorker(own, 0);
     await pollUntil(peers, () => peers.filter((p) => p.getReadyState() === State.CLOSED).length === 4, 'the dead worker’s peers closed');
     const dead = peers.filter((p) => p.getReadyState() === State.CLOSED);
     const alive = peers.filter((p) => p.getReadyState() === State.OPEN);

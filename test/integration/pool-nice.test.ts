@@ -4,7 +4,7 @@
  */
 import { getPriority } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { PeerPool } from '../helpers/lib.js';
+import { crashWorker, PeerPool } from '../helpers/lib.js';
 
 const linux = process.platform === 'linux';
 
@@ -25,7 +25,7 @@ async function statsWhenReady(pool: PeerPool, threads: number) {
 /** Crash worker `index` and wait until the pool has replaced it; the stats of the new set of workers. */
 async function replaceWorker(pool: PeerPool, index: number, threads: number, before: Awaited<ReturnType<typeof statsWhenReady>>) {
   const oldThread = before.find((w) => w.index === index)!.threadId;
-  await pool.crashWorkerForTest(index);
+  await crashWorker(pool, index);
   const deadline = Date.now() + 10_000;
   let replaced = before;
   while (replaced.find((w) => w.index === index)?.threadId === oldThread || replaced.length !== threads) {

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, PeerPool, TCPServer } from '../helpers/lib.js';
+import { ErrorCode, PeerPool, stallWorker, TCPServer } from '../helpers/lib.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -41,7 +41,7 @@ describe('TCPServer.listen when the binding worker does not answer in time', () 
       expect(warm.listen(0, '127.0.0.1')).toBe(ErrorCode.OK);
       warm.stop();
       const abandonedPort = await freePort();
-      await pool.stallWorkerForTest(0, 12_500);
+      await stallWorker(pool, 0, 12_500);
 
       const first = new TCPServer({ pool });
       servers.push(first);

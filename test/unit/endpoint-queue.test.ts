@@ -12,12 +12,13 @@ import { byteAt, mulberry32 } from '../helpers/prng.js';
 
 const SLOT = 3;
 
-/** An endpoint bound to slot 3 of a stand-in worker handle (its slot table is real shared memory). */
+/** An endpoint bound to slot 3 of a stand-in worker link (its slot table is real shared memory). */
 function endpoint() {
   const slots = new Int32Array(new SharedArrayBuffer(64 * 32));
   let wakes = 0;
   const ep = new PeerEndpoint();
-  ep.bind({ wake: () => wakes++ } as never, { slots, index: 0 } as never, SLOT);
+  const link = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, wake: () => wakes++, streams: new Map(), tlsContexts: new Set<number>() };
+  ep.bind(link, SLOT);
   ep.arrived = ARRIVED_OPEN;
   return { ep, slots, wakes: () => wakes };
 }

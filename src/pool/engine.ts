@@ -1,0 +1,402 @@
+/**
+ * The pool's engine, behind the public `PeerPool`: the workers' lifecycle (spawn, death, respawn,
+ * holding the process), slots, the drain of every inbound ring into the connection engines, the
+ * doorbells rung once per burst, `waitForActivity`, and the listening servers.
+ */
+import { releaseProxy } from 'comlink/dist/esm/comlink.mjs';
+import {
+  CTL_INBOUND_BLOCKED,
+  CTL_SYNC_FD,
+  CTL_SYNC_ID,
+  CTL_SYNC_PORT,
+  CTL_SYNC_SEQ,
+  CTL_SYNC_STATUS,
+  SYNC_ERR_IN_USE,
+  SYNC_OK,
+  WAKE_INT32S,
+  WAKE_SEQ,
+  WAKE_WAITING,
+  SLOT_FIELDS,
+} from '../protocol/layout.js';
+import {
+  CMD_LISTEN,
+  CMD_LISTEN_FD,
+  CMD_STREAM_CLOSE,
+  CMD_UNLISTEN,
+  EV_CLOSED,
+  EV_INCOMING,
+  EV_MSG_BINARY,
+  EV_MSG_TEXT,
+  EV_OPEN,
+  EV_STREAM_CLOSED,
+  EV_STREAM_STATUS,
+  KIND_MASK,
+} from '../protocol/records.js';
+import { decodeJson, encodeJson, type CloseInfo, type IncomingInfo, type ListenConfig, type OpenInfo, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
+import type { PeerEndpoint } from '../peer-endpoint.js';
+import { ErrorCode } from '../enums.js';
+import type { ServerSink, WorkerLink } from './link.js';
+import type { ResolvedPoolOptions } from './options.js';
+import { WorkerHandle } from './worker-handle.js';
+
+/** Most milliseconds `listen()` blocks waiting for the binding worker's answer (it may still be booting). */
+const LISTEN_WAIT_MS = 10_000;
+/** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
+const MAX_BOOT_FAILURES = 3;
+
+/**
+ * Block until the worker's sync reply for `serverId` (see CTL_SYNC_ID) is in the control block, for at
+ * most `ms`. `seq` is CTL_SYNC_SEQ as read before the command was sent. Replies to other calls (a late
+ * answer to one that timed out) are skipped.
+ */
+function awaitReply(ctl: Int32Array, serverId: number, seq: number, ms: number): boolean {
+  const deadline = performance.now() + ms;
+  let seen = seq;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    if (Atomics.wait(ctl, CTL_SYNC_SEQ, seen, left) === 'timed-out') return false;
+    seen = Atomics.load(ctl, CTL_SYNC_SEQ);
+    if (Atomics.load(ctl, CTL_SYNC_ID) === serverId) return true;
+  }
+}
+
+/** @internal */
+export class PoolEngine {
+  readonly #o: ResolvedPoolOptions;
+  readonly #handles: WorkerHandle[] = [];
+  #bootFailures = 0;
+  #closed = false;
+  #broken = '';
+  #bellQueued = false;
+  /** The wake cell shared with every worker (WAKE_SEQ, WAKE_WAITING). */
+  readonly #wake = new Int32Array(new SharedArrayBuffer(WAKE_INT32S * 4));
+  #waiting: Promise<boolean> | null = null;
+
+  constructor(o: ResolvedPoolOptions) {
+    this.#o = o;
+    for (let i = 0; i < o.threads; i++) this.#spawn(i);
+  }
+
+  get threads(): number {
+    return this.#o.threads;
+  }
+
+  get peerCount(): number {
+    let n = 0;
+    for (const h of this.#handles) n += h.count;
+    return n;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the pool refuses new peers ("" if it does not). */
+  get brokenReason(): string {
+    return this.#closed ? 'POOL_CLOSED' : this.#broken;
+  }
+
+  // ---- workers' lifecycle -------------------------------------------------------------------------
+
+  #spawn(index: number): void {
+    const h = new WorkerHandle(index, this.#o, this.#wake.buffer as SharedArrayBuffer, this.#bell);
+    this.#handles[index] = h;
+    h.worker.on('message', (n: WorkerNotice) => {
+      if (n.t === 'ready') {
+        h.ready = true;
+        this.#bootFailures = 0;
+      } else if (n.t === 'idle' && !this.#closed) {
+        // (After close() began, the pool itself holds the process until the workers are gone.)
+        // Idle only counts if no connect was issued after the ones the worker had processed.
+        h.lastIdleOpens = n.opens;
+        h.updateRef();
+      }
+    });
+    h.worker.on('error', (err) => {
+      h.lastError = err instanceof Error ? err.message : String(err);
+    });
+    h.worker.on('exit', () => this.#onExit(h));
+  }
+
+  #onExit(h: WorkerHandle): void {
+    if (h.dead) return;
+    try {
+      h.remote[releaseProxy]();
+    } catch {
+      // the port may already be closed
+    }
+    h.markDead();
+    if (this.#handles[h.index] !== h) return;
+    // Records already published are valid: hand them over before closing what is left.
+    this.#drain(h);
+    const info: CloseInfo = { reason: '', error: this.#closed ? 'POOL_CLOSED' : 'WORKER_DIED' };
+    for (let slot = 0; slot < h.endpoints.length; slot++) {
+      const ep = h.endpoints[slot];
+      if (ep !== undefined) ep.onClosed(-1, info);
+    }
+    h.endpoints.length = 0;
+    h.count = 0;
+    this.#wakeWaiter();
+    for (const st of h.streams.values()) st.onClosed(true);
+    h.streams.clear();
+    if (this.#closed) return;
+    if (!h.ready && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+      this.#broken = `workers die while starting (${h.lastError || 'no error message'})`;
+      return;
+    }
+    this.#spawn(h.index);
+  }
+
+  /**
+   * Give `ep` a slot in `into` (server side: the worker that holds the stream), or else in the least
+   * loaded worker. Returns false if the pool cannot take it.
+   */
+  attach(ep: PeerEndpoint, into?: WorkerLink): boolean {
+    if (this.#closed || this.#broken !== '') return false;
+    let best: WorkerHandle | undefined;
+    if (into !== undefined) {
+      best = this.#handles[into.index];
+      if (best !== into) return false;
+    } else {
+      for (const h of this.#handles) {
+        if (h.dead) continue;
+        if (h.count >= h.maxSlots) continue;
+        if (best === undefined || h.count < best.count) best = h;
+      }
+    }
+    if (best === undefined || best.dead || best.count >= best.maxSlots) return false;
+    const slot = best.freeSlots.length !== 0 ? best.freeSlots.pop()! : best.endpoints.length;
+    const base = slot * SLOT_FIELDS;
+    // The worker retired this slot (EV_CLOSED) before we reuse it, so nobody else writes here now.
+    for (let i = 0; i < SLOT_FIELDS; i++) Atomics.store(best.slots, base + i, 0);
+    best.endpoints[slot] = ep;
+    best.count++;
+    best.opensIssued++;
+    best.updateRef();
+    ep.bind(best, slot);
+    return true;
+  }
+
+  // ---- servers ------------------------------------------------------------------------------------
+
+  readonly #servers = new Map<number, { sink: ServerSink; binder: WorkerHandle }>();
+  #nextServerId = 1;
+
+  /**
+   * Bind a listening socket in one worker (waiting for its answer: Godot's listen() is synchronous),
+   * then have every other worker accept on it too.
+   */
+  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number } {
+    const fail = (code: ErrorCode) => ({ code, serverId: 0, port: 0 });
+    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE);
+    const live = this.#handles.filter((h) => !h.dead);
+    const binder = live[0];
+    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE);
+    const serverId = this.#nextServerId++;
+    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
+    const cfg: ListenConfig = { port, host };
+    binder.command(serverId, CMD_LISTEN, 0, encodeJson(cfg));
+    this.flush();
+    // Bounded: a worker that is still starting answers within its boot time (300-500 ms on a busy
+    // 2-core machine). Not tied to handshakeTimeout: a pool with a short one (e.g. 500 ms) made right
+    // before listen() would time out while its worker boots, and fail with ERR_CANT_CREATE.
+    if (!awaitReply(binder.ctl, serverId, seq, Math.max(LISTEN_WAIT_MS, this.#o.handshakeTimeout))) {
+      // Given up: should the worker bind it later, it closes it (CMD_UNLISTEN of a listen not bound yet).
+      binder.command(serverId, CMD_UNLISTEN, 0, null);
+      this.flush();
+      return fail(ErrorCode.ERR_CANT_CREATE);
+    }
+    const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
+    if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
+    const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
+    const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
+    for (const h of live) {
+      if (h !== binder) h.command(serverId, CMD_LISTEN_FD, fd, null);
+      h.listening++;
+      h.updateRef();
+    }
+    this.#servers.set(serverId, { sink, binder });
+    return { code: ErrorCode.OK, serverId, port: boundPort };
+  }
+
+  /**
+   * Stop accepting for `serverId` in every worker. Waits (bounded) for the binder to close the
+   * listening socket, so that no connection is accepted after `TCPServer.stop()` returns.
+   */
+  unlistenServer(serverId: number): void {
+    const s = this.#servers.get(serverId);
+    if (s === undefined) return;
+    this.#servers.delete(serverId);
+    const binder = s.binder;
+    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
+    for (const h of this.#handles) {
+      if (h.dead) continue;
+      h.command(serverId, CMD_UNLISTEN, 0, null);
+      if (h.listening > 0) h.listening--;
+      h.updateRef();
+    }
+    this.flush();
+    if (!binder.dead) awaitReply(binder.ctl, serverId, seq, LISTEN_WAIT_MS);
+  }
+
+  // ---- outbound: one doorbell per worker per burst -------------------------------------------------
+
+  /** A worker has news: ring every dirty worker's doorbell once, at the end of this burst. */
+  readonly #bell = (): void => {
+    if (!this.#bellQueued) {
+      this.#bellQueued = true;
+      queueMicrotask(this.#ringAll);
+    }
+  };
+
+  readonly #ringAll = (): void => {
+    this.#bellQueued = false;
+    this.flush();
+  };
+
+  /** Publish queued commands and ring the doorbells of workers that have news. */
+  flush(): void {
+    for (const h of this.#handles) if (!h.dead) h.publish();
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------------
+
+  /** See `PeerPool.waitForActivity`. */
+  waitForActivity(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    if (this.#waiting !== null) return this.#waiting;
+    const w = this.#wake;
+    const seq = Atomics.load(w, WAKE_SEQ);
+    // Flag first, then look at the rings; a worker publishes, then looks at the flag (layout.ts).
+    Atomics.store(w, WAKE_WAITING, 1);
+    if (this.#hasActivity()) {
+      Atomics.store(w, WAKE_WAITING, 0);
+      return Promise.resolve(true);
+    }
+    const r = Atomics.waitAsync(w, WAKE_SEQ, seq);
+    if (!r.async) {
+      Atomics.store(w, WAKE_WAITING, 0);
+      return Promise.resolve(true);
+    }
+    let timedOut = false;
+    // Our own timer, not waitAsync's: it holds the process (waitAsync does not), and it wakes the wait
+    // by notifying the cell, so no waiter is left behind.
+    const timer = setTimeout(() => {
+      timedOut = true;
+      Atomics.notify(w, WAKE_SEQ);
+    }, timeoutMs);
+    const p = r.value.then(() => {
+      clearTimeout(timer);
+      this.#waiting = null;
+      Atomics.store(w, WAKE_WAITING, 0);
+      return !this.#closed && (!timedOut || this.#hasActivity());
+    });
+    this.#waiting = p;
+    return p;
+  }
+
+  /** Whether any live worker's inbound ring holds records not drained yet. */
+  #hasActivity(): boolean {
+    for (const h of this.#handles) if (!h.dead && h.inbound.hasUnread()) return true;
+    return false;
+  }
+
+  /** End a pending `waitForActivity()` now (a worker died, the pool closes). */
+  #wakeWaiter(): void {
+    if (this.#waiting !== null) Atomics.notify(this.#wake, WAKE_SEQ);
+  }
+
+  /** Drain every worker's inbound ring into the endpoints. Cheap when nothing arrived. */
+  pump(): void {
+    const hs = this.#handles;
+    for (let i = 0; i < hs.length; i++) this.#drain(hs[i]!);
+  }
+
+  #drain(h: WorkerHandle): void {
+    const c = h.inbound;
+    if (!c.begin()) return;
+    const endpoints = h.endpoints;
+    while (c.next()) {
+      const slot = c.slot;
+      const kind = c.kind & KIND_MASK;
+      if (kind >= EV_INCOMING) {
+        this.#streamEvent(h, kind, slot, c.aux, c.viewPayload());
+        continue;
+      }
+      const ep = endpoints[slot];
+      if (ep === undefined) continue;
+      if (kind === EV_MSG_BINARY || kind === EV_MSG_TEXT) {
+        ep.onMessageRecord(c, kind === EV_MSG_TEXT);
+      } else if (kind === EV_OPEN) {
+        ep.onOpen(decodeJson<OpenInfo>(c.viewPayload()));
+      } else if (kind === EV_CLOSED) {
+        ep.onClosed(c.aux, decodeJson<CloseInfo>(c.viewPayload()));
+        endpoints[slot] = undefined;
+        h.freeSlots.push(slot);
+        h.count--;
+      }
+    }
+    c.release();
+    // The worker stores the flag, then looks at our read position; we store the position, then look
+    // at the flag. One of the two sees the other.
+    if (Atomics.load(h.ctl, CTL_INBOUND_BLOCKED) !== 0) h.wake();
+  }
+
+  #streamEvent(h: WorkerHandle, kind: number, id: number, aux: number, payload: Uint8Array): void {
+    if (kind === EV_INCOMING) {
+      const info = decodeJson<IncomingInfo>(payload);
+      const stream = this.#servers.get(aux)?.sink.incoming(h, id, info.host, info.port) ?? null;
+      if (stream !== null) h.streams.set(id, stream);
+      else h.command(id, CMD_STREAM_CLOSE, 0, null);
+    } else if (kind === EV_STREAM_STATUS) {
+      h.streams.get(id)?.onTlsStatus(aux);
+    } else if (kind === EV_STREAM_CLOSED) {
+      const st = h.streams.get(id);
+      h.streams.delete(id);
+      st?.onClosed(aux !== 0);
+    }
+  }
+
+  // ---- control plane ------------------------------------------------------------------------------
+
+  stats(): Promise<WorkerStats[]> {
+    return Promise.all(this.#handles.filter((h) => !h.dead).map((h) => h.call((r) => r.stats() as Promise<WorkerStats>)));
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wakeWaiter();
+    // Hold the process until close() is done: an 'idle' notice must not unref a worker we still wait for.
+    for (const h of this.#handles) if (!h.dead) h.worker.ref();
+    this.flush();
+    await Promise.all(
+      this.#handles.map(async (h) => {
+        if (h.dead) return;
+        try {
+          await h.call((r) => r.shutdown(timeoutMs));
+        } catch {
+          // already gone: its peers are closed by #onExit
+        }
+      }),
+    );
+    this.pump();
+    await Promise.all(this.#handles.map((h) => (h.dead ? undefined : h.worker.terminate())));
+  }
+
+  /** Test hook (src/testing.ts): make worker `index` crash with an uncaught exception. */
+  crashWorker(index: number): Promise<number> {
+    const h = this.#handles[index];
+    if (h === undefined) throw new RangeError(`no worker ${index}`);
+    void h.call((r) => r.crash() as unknown as Promise<void>).catch(() => undefined);
+    return h.exited;
+  }
+
+  /** Test hook (src/testing.ts): block worker `index`'s thread for `ms` (resolves when the stall begins). */
+  async stallWorker(index: number, ms: number): Promise<void> {
+    const h = this.#handles[index];
+    if (h === undefined) throw new RangeError(`no worker ${index}`);
+    await h.call((r) => r.stall(ms) as unknown as Promise<void>);
+  }
+}

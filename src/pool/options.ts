@@ -1,0 +1,105 @@
+/**
+ * `new PeerPool(options)`: the options, their defaults and their validation (a TypeError naming the
+ * option for a bad value, at construction).
+ */
+import { availableParallelism } from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
+import { DEFAULT_INBOUND_RING_CAPACITY, DEFAULT_MAX_PEERS_PER_WORKER, DEFAULT_OUTBOUND_RING_CAPACITY } from '../protocol/layout.js';
+
+/** Options of `new PeerPool()`. Every one is optional. */
+export interface PeerPoolOptions {
+  /** I/O worker threads. Default `max(1, availableParallelism() - 1)`. */
+  threads?: number;
+  /** Bytes of the worker → main ring, per worker (power of two, ≥ 4096). Default 4 MiB. */
+  inboundRingSize?: number;
+  /** Bytes of the main → worker ring, per worker (power of two, ≥ 4096). Default 4 MiB. */
+  outboundRingSize?: number;
+  /** Most connections one worker holds. Default 65536. */
+  maxPeersPerWorker?: number;
+  /** Milliseconds a connection may take to complete its opening handshake. Default 10000. */
+  handshakeTimeout?: number;
+  /** Milliseconds to wait for the peer's close frame after ours before dropping. Default 5000. */
+  closeTimeout?: number;
+  /**
+   * Scheduling niceness of the I/O threads, 0–19 (Linux, per thread; ignored elsewhere). Default 0.
+   * A fixed-tick loop gives them a higher one (e.g. 10): when the cores are oversubscribed the kernel
+   * then runs the main thread first, and the workers, left behind, pause their sockets (TCP
+   * backpressure) instead of taking the tick's CPU. See `bench/suite` S3.
+   */
+  workerNice?: number;
+  /**
+   * V8 heap limits of each I/O worker (Node's `Worker` `resourceLimits`: `maxYoungGenerationSizeMb`,
+   * `maxOldGenerationSizeMb`, `codeRangeSizeMb`, `stackSizeMb`). Default: Node's defaults.
+   *
+   * Many idle connections: `{ maxYoungGenerationSizeMb: 12 }`. A burst of accepts grows a worker's young
+   * generation to V8's maximum, and a worker that then idles never collects again, so it keeps that
+   * memory. Capped: 5.1–5.4 KB of RSS per idle connection at 10,000 instead of 6.6–7.1 (`bench/suite`
+   * S5), for ~10–15 % more worker CPU per message under a flood (more scavenges; S4). A worker that
+   * passes `maxOldGenerationSizeMb` dies like any other: its peers close with -1 and it is replaced.
+   */
+  workerResourceLimits?: ResourceLimits;
+}
+
+/** The options with every default filled in. */
+export interface ResolvedPoolOptions {
+  threads: number;
+  inboundRingSize: number;
+  outboundRingSize: number;
+  maxPeersPerWorker: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  workerNice: number;
+  workerResourceLimits: ResourceLimits | undefined;
+}
+
+const RESOURCE_LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+function resourceLimits(v: unknown): ResourceLimits | undefined {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object') throw new TypeError('options.workerResourceLimits must be an object');
+  const out: ResourceLimits = {};
+  for (const [k, n] of Object.entries(v)) {
+    if (!(RESOURCE_LIMITS as readonly string[]).includes(k)) {
+      throw new TypeError(`options.workerResourceLimits.${k} is not a limit (one of ${RESOURCE_LIMITS.join(', ')})`);
+    }
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+      throw new TypeError(`options.workerResourceLimits.${k} must be a positive number, got ${String(n)}`);
+    }
+    out[k as (typeof RESOURCE_LIMITS)[number]] = n;
+  }
+  return out;
+}
+
+function positiveInt(v: unknown, name: string, min = 1): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new TypeError(`options.${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function powerOfTwo(v: unknown, name: string): number {
+  const n = positiveInt(v, name, 4096);
+  if ((n & (n - 1)) !== 0 || n > 1 << 30) throw new TypeError(`options.${name} must be a power of two between 4096 and 2^30, got ${n}`);
+  return n;
+}
+
+function niceness(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 19) throw new TypeError(`options.workerNice must be an integer between 0 and 19, got ${String(v)}`);
+  return v;
+}
+
+/** Fill in the defaults; throw a TypeError naming the first bad option. */
+export function resolvePoolOptions(o: PeerPoolOptions): ResolvedPoolOptions {
+  if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
+  return {
+    threads: o.threads === undefined ? Math.max(1, availableParallelism() - 1) : positiveInt(o.threads, 'threads'),
+    inboundRingSize: o.inboundRingSize === undefined ? DEFAULT_INBOUND_RING_CAPACITY : powerOfTwo(o.inboundRingSize, 'inboundRingSize'),
+    outboundRingSize: o.outboundRingSize === undefined ? DEFAULT_OUTBOUND_RING_CAPACITY : powerOfTwo(o.outboundRingSize, 'outboundRingSize'),
+    maxPeersPerWorker: o.maxPeersPerWorker === undefined ? DEFAULT_MAX_PEERS_PER_WORKER : positiveInt(o.maxPeersPerWorker, 'maxPeersPerWorker'),
+    handshakeTimeout: o.handshakeTimeout === undefined ? 10_000 : positiveInt(o.handshakeTimeout, 'handshakeTimeout'),
+    closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
+    workerNice: o.workerNice === undefined ? 0 : niceness(o.workerNice),
+    workerResourceLimits: resourceLimits(o.workerResourceLimits),
+  };
+}
