@@ -1,0 +1,82 @@
+/**
+ * The public API, pinned: the package root's exports and every public member of its classes, checked
+ * both at run time and by the type checker (`npm run typecheck` compiles this file; `expectTypeOf`
+ * fails it when a member appears or disappears). A change here is a change of the contract users write
+ * against: make it deliberately, with the README.
+ */
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import * as root from '../../dist/src/index.js';
+import type { PeerPool, StreamPeerTCP, StreamPeerTLS, TCPServer, TLSOptions, WebSocketPeer } from '../../dist/src/index.js';
+
+const EXPORTS = [
+  'ErrorCode',
+  'PeerPool',
+  'State',
+  'StreamPeerTCP',
+  'StreamPeerTCPStatus',
+  'StreamPeerTLS',
+  'StreamPeerTLSStatus',
+  'TCPServer',
+  'TLSOptions',
+  'WebSocketPeer',
+  'WriteMode',
+  'getDefaultPool',
+] as const;
+
+type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'stats' | 'close';
+type WebSocketPeerMembers =
+  | 'handshakeHeaders'
+  | 'heartbeatInterval'
+  | 'inboundBufferSize'
+  | 'maxQueuedPackets'
+  | 'outboundBufferSize'
+  | 'supportedProtocols'
+  | 'connectToUrl'
+  | 'acceptStream'
+  | 'poll'
+  | 'getReadyState'
+  | 'getAvailablePacketCount'
+  | 'getPacket'
+  | 'getPacketError'
+  | 'wasStringPacket'
+  | 'send'
+  | 'sendText'
+  | 'putPacket'
+  | 'close'
+  | 'getCloseCode'
+  | 'getCloseReason'
+  | 'getFailureReason'
+  | 'getConnectedHost'
+  | 'getConnectedPort'
+  | 'getCurrentOutboundBufferedAmount'
+  | 'getRequestedUrl'
+  | 'getSelectedProtocol'
+  | 'setNoDelay';
+type TCPServerMembers = 'listen' | 'isListening' | 'getLocalPort' | 'isConnectionAvailable' | 'takeConnection' | 'stop';
+type StreamPeerTCPMembers = 'getStatus' | 'getConnectedHost' | 'getConnectedPort' | 'poll' | 'setNoDelay' | 'disconnectFromHost';
+type StreamPeerTLSMembers = 'acceptStream' | 'poll' | 'getStatus' | 'disconnectFromStream';
+type TLSOptionsMembers = 'mode' | 'trustedChain' | 'commonNameOverride' | 'key' | 'certificate' | 'isServer' | 'isUnsafe';
+
+describe('public API', () => {
+  it('the package root exports exactly these names (no engine, no test hooks)', () => {
+    expect(Object.keys(root).sort()).toEqual([...EXPORTS].sort());
+    expectTypeOf<keyof typeof root>().toEqualTypeOf<(typeof EXPORTS)[number]>();
+  });
+
+  it('each class shows only what users call', () => {
+    expectTypeOf<keyof PeerPool>().toEqualTypeOf<PeerPoolMembers>();
+    expectTypeOf<keyof WebSocketPeer>().toEqualTypeOf<WebSocketPeerMembers>();
+    expectTypeOf<keyof TCPServer>().toEqualTypeOf<TCPServerMembers>();
+    expectTypeOf<keyof StreamPeerTCP>().toEqualTypeOf<StreamPeerTCPMembers>();
+    expectTypeOf<keyof StreamPeerTLS>().toEqualTypeOf<StreamPeerTLSMembers>();
+    expectTypeOf<keyof TLSOptions>().toEqualTypeOf<TLSOptionsMembers>();
+  });
+
+  it('at run time too: the prototypes hold no internal methods', () => {
+    const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
+    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'stats', 'close'].sort());
+    expect(own(root.TCPServer)).toEqual(['listen', 'isListening', 'getLocalPort', 'isConnectionAvailable', 'takeConnection', 'stop'].sort());
+    expect(own(root.StreamPeerTCP)).toEqual(['getStatus', 'getConnectedHost', 'getConnectedPort', 'poll', 'setNoDelay', 'disconnectFromHost'].sort());
+    expect(own(root.StreamPeerTLS)).toEqual(['acceptStream', 'poll', 'getStatus', 'disconnectFromStream'].sort());
+  });
+});
