@@ -160,7 +160,7 @@ export class PeerEndpoint {
   #pushSlab(slab: ArrayBuffer, off: number, len: number, isText: boolean): void {
     this.#pushPacket(off, len, isText);
     const last = (this.#segTail - 1) & this.#mask;
-    if (this.#segTail !== this.#segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]++;
+    if (this.#segTail !== this.#segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]! += 1;
     else this.#pushSegment(slab);
   }
 
