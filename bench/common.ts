@@ -82,7 +82,7 @@ export function checkThreadClock(): void {
     const v = threadCpuNs();
     if (!Number.isFinite(v)) throw new Error('unparsable');
   } catch (err) {
-    throw new Error(`this benchmark needs /proc/thread-self/schedstat (Linux): ${(err as Error).message}`);
+    throw new Error(`this benchmark needs /proc/thread-self/schedstat (Linux): ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -34,7 +34,6 @@ import {
   State,
   StreamPeerTLS,
   StreamPeerTLSStatus,
-  TCPServer,
   WebSocketPeer,
   WriteMode,
   type Pem,

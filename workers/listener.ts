@@ -56,6 +56,7 @@ export class ServerSide {
 
   constructor(rt: WorkerRuntime) {
     this.#rt = rt;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module's one ServerSide (see `current`)
     current = this;
   }
 

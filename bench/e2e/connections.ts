@@ -88,8 +88,7 @@ export const DEFAULT_OPTIONS: ConnectionsOptions = {
   profileDir: '',
 };
 
-const PHASES = ['before', 'open-idle', 'echoed', 'closed'] as const;
-type Phase = (typeof PHASES)[number];
+type Phase = 'before' | 'open-idle' | 'echoed' | 'closed';
 
 export interface PerConnection {
   /** (rss(phase) - rss(before)) / N, bytes, process.memoryUsage().rss. */
@@ -413,6 +412,7 @@ async function runOnce(impl: ConnImpl, rep: number, o: ConnectionsOptions, log: 
       throw new Error(
         `connections: ${impl} rep ${rep} aborted after ${(o.timeoutMs / 1000).toFixed(0)} s while ${phase}; ` +
           `server ${await lastCounts()}; load ${await lastProgress()}`,
+        { cause: err },
       );
     }
     throw err;

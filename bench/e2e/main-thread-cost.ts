@@ -447,7 +447,6 @@ export async function runMainThreadCost(partial: Partial<MainThreadCostOptions> 
     };
   }
   const ws = summary.ws;
-  const rs = summary.ringsocket;
   const ratio = (impl: Impl, k: keyof ImplSummary) => {
     const other = summary[impl];
     return ws !== undefined && other !== undefined ? ws[k].median / other[k].median : NaN;

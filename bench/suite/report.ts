@@ -85,7 +85,7 @@ function chartsFor(r: SuiteResult, v: VariantInfo): { file: string; alt: string 
     writeFileSync(path.join(CHART_DIR, name), svg);
     out.push({ file: `results/charts/${name}`, alt });
   };
-  const bars = (key: string, label: string) =>
+  const bars = (key: string) =>
     impls.map((impl) => {
       const s = stat(runs, impl, key);
       return { label: impl, median: s.median, min: s.min, max: s.max, color: COLORS[impl] ?? '#777' };
@@ -111,10 +111,10 @@ function chartsFor(r: SuiteResult, v: VariantInfo): { file: string; alt: string 
   }
   if (!runs.some((x) => x.ok && x.skipped === '')) return out;
   if (v.headline !== '' && v.scenario !== 'S2' && v.scenario !== 'S3') {
-    write(`${base}-${v.headline}.svg`, metricLabel(v.headline), barChart(`${v.title.split(':')[0]}: ${metricLabel(v.headline)} (median, min–max)`, metricLabel(v.headline), bars(v.headline, metricLabel(v.headline))));
+    write(`${base}-${v.headline}.svg`, metricLabel(v.headline), barChart(`${v.title.split(':')[0]}: ${metricLabel(v.headline)} (median, min–max)`, metricLabel(v.headline), bars(v.headline)));
   }
   if (v.scenario === 'S4') {
-    write(`${base}-procNsPerMsg.svg`, metricLabel('procNsPerMsg'), barChart(`S4: ${metricLabel('procNsPerMsg')} (median, min–max)`, metricLabel('procNsPerMsg'), bars('procNsPerMsg', '')));
+    write(`${base}-procNsPerMsg.svg`, metricLabel('procNsPerMsg'), barChart(`S4: ${metricLabel('procNsPerMsg')} (median, min–max)`, metricLabel('procNsPerMsg'), bars('procNsPerMsg')));
   }
   return out;
 }

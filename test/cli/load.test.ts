@@ -193,6 +193,7 @@ describe('load: rate mode against a ws echo server', () => {
     expect((res.connections as Json).rampMs as number).toBeGreaterThanOrEqual(790);
     expect(r.stderr).toMatch(/^connecting \[[#.]{30}\] \d\/5 open, 0 failed$/m);
     expect(r.stderr).toMatch(/^connected: 5\/5 open, 0 failed, in [\d.]+ s$/m);
+    // eslint-disable-next-line no-control-regex -- ESC is what a TTY control sequence starts with
     expect(r.stderr).not.toMatch(/\r|\x1b\[/); // no TTY control sequences in plain output
   });
 });
