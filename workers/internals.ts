@@ -1,0 +1,48 @@
+/**
+ * Every reach into a private field of Node or `ws` that the workers make, in one file: when a Node or
+ * `ws` update moves one, this is the one place to mend, and `test/unit/internals.test.ts` (real objects,
+ * no mocks) fails first. `ws` is pinned to a minor range in package.json for the same reason.
+ */
+import type { Server, Socket } from 'node:net';
+import type WebSocket from 'ws';
+
+/** The options ws's server path passes to `setSocket` (lib/websocket-server.js `completeUpgrade`). */
+export interface SetSocketOptions {
+  maxPayload: number;
+  skipUTF8Validation: boolean;
+  allowSynchronousEvents: boolean;
+}
+
+/**
+ * Make `ws` (a WebSocket constructed with a null address: ws's own server-side path) the server end of
+ * `socket`. `head`: bytes already read from the socket, given back for ws to parse. ws's private
+ * `setSocket` (lib/websocket.js), as `WebSocketServer.completeUpgrade` calls it.
+ */
+export function wsSetSocket(ws: WebSocket, socket: Socket, head: Buffer, options: SetSocketOptions): void {
+  (ws as unknown as { setSocket(s: Socket, head: Buffer, o: SetSocketOptions): void }).setSocket(socket, head, options);
+}
+
+/** The socket a `ws` WebSocket writes to (its private `_socket`), or null before it has one. */
+export function wsSocket(ws: WebSocket | null): Socket | null {
+  return (ws as unknown as { _socket?: Socket } | null)?._socket ?? null;
+}
+
+/** The file descriptor of a listening `net.Server` (its handle's `fd`; -1 where there is none). */
+export function serverFd(server: Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
+}
+
+/**
+ * Forget the peer address Node cached on `socket` when it was first read (`_peername`: an object and a
+ * string, ~90 B per connection). Were it read again, Node would ask the kernel afresh.
+ */
+export function forgetPeername(socket: Socket): void {
+  const cached = socket as unknown as { _peername?: unknown };
+  if (cached._peername != null) cached._peername = null;
+}
+
+/** Whether `socket` holds a cached peer address (for the test that pins `forgetPeername`). */
+export function hasCachedPeername(socket: Socket): boolean {
+  return (socket as unknown as { _peername?: unknown })._peername != null;
+}
