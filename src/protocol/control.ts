@@ -41,6 +41,17 @@ export interface WorkerStats {
   bytesOut: number;
   /** Times the inbound ring was full and a socket had to wait. */
   inboundRingFull: number;
+  /**
+   * The worker's doorbell loop (see ARCHITECTURE.md "The doorbell"). `wakeLoops`: continuations of the
+   * loop armed right now; always 1 (a larger number means the loop has multiplied and every doorbell
+   * runs the drain that many times). `doorbells`: rings seen since the worker started (the main
+   * thread's, and `selfRings`: the worker's own when ring space came back under it). `wakeups`: runs of
+   * the drain. A healthy worker has `wakeups <= doorbells + 1`: each run answers at least one ring.
+   */
+  wakeLoops: number;
+  doorbells: number;
+  wakeups: number;
+  selfRings: number;
   /** Worker heap in bytes. */
   heapUsed: number;
   /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */
