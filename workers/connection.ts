@@ -65,6 +65,12 @@ const SOCKET_CLOSED = 4;
 const RETIRED = 8;
 const DROPPED = 16;
 const CORKED = 32;
+/**
+ * Our close frame is out (`close(code)` while OPEN): read on whatever the inbound budget says, until the
+ * remote's close frame, and drop the data messages that arrive meanwhile (as Godot 4 does, see README
+ * "Behaviour details"). Reading stays paused for nobody: the remote's answer waits behind unread data.
+ */
+const CLOSE_SENT = 64;
 
 /**
  * What a connection needs only until it is open: the server side's request bytes and accept config,
@@ -432,6 +438,14 @@ export class Connection {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.close(code, reason);
     this.#closeTimer = setTimeout(closeTimedOut, this.rt.closeTimeoutMs, this);
+    // Keep reading until the remote's close frame, even if the budget had paused the socket: it waits
+    // behind the data we have not read. What arrives meanwhile is dropped (message()), so this reads
+    // into no memory.
+    this.#flags |= CLOSE_SENT;
+    if ((this.#flags & READING_PAUSED) !== 0) {
+      this.#flags &= ~READING_PAUSED;
+      ws.resume();
+    }
   }
 
   setNoDelay(on: boolean): void {
@@ -515,7 +529,7 @@ export class Connection {
   // ---- backpressure ----
 
   pauseReading(): void {
-    if ((this.#flags & READING_PAUSED) !== 0) return;
+    if ((this.#flags & (READING_PAUSED | CLOSE_SENT)) !== 0) return;
     if (this.ws !== null) this.ws.pause();
     else if (this.#raw !== null && this.#opening === null) this.#raw.pause();
     else return;
@@ -576,6 +590,11 @@ export class Connection {
   message(data: Buffer, isBinary: boolean): void {
     const b = this.#beat;
     if (b !== null) b.heard = true;
+    if ((this.#flags & CLOSE_SENT) !== 0) {
+      // After our close(): the main thread will not read it (see CLOSE_SENT). Counted, not delivered.
+      this.rt.stats.droppedAfterClose++;
+      return;
+    }
     this.rt.deliverMessage(this, data, isBinary);
   }
 

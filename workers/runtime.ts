@@ -78,7 +78,7 @@ export class WorkerRuntime {
   #doorbellSeen = 0;
   #shuttingDown = false;
   readonly #wakeCell: Int32Array;
-  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0 };
+  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0 };
 
   constructor(init: WorkerInit, onIdle: (opens: number) => void) {
     this.index = init.index;

@@ -49,6 +49,11 @@ export interface WorkerStats {
    * the drain. A healthy worker has `wakeups <= doorbells + 1`: each run answers at least one ring.
    */
   wakeLoops: number;
+  /**
+   * Data messages that arrived after the peer's own `close(code)` and were dropped (not delivered): the
+   * worker reads on until the remote's close frame (README "Behaviour details").
+   */
+  droppedAfterClose: number;
   doorbells: number;
   wakeups: number;
   selfRings: number;
