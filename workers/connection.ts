@@ -87,6 +87,8 @@ class Opening {
   host = '';
   port = 0;
   noDelay: boolean;
+  /** Server side: counted in the listener's pendingHandshakes until the request is answered or fails. */
+  pending = false;
   /** Server side: the subprotocol chosen and the URL requested (client side: ws knows its own). */
   protocol: string | null = null;
   url: string | undefined = undefined;
@@ -230,6 +232,7 @@ export class Connection {
   static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
     const op = new Opening(cfg.noDelay);
     op.accept = cfg;
+    op.pending = true; // the stream's count goes over to us
     op.secure = secure;
     op.deadline = deadline;
     op.host = socket.remoteAddress ?? '';
@@ -275,6 +278,7 @@ export class Connection {
       return;
     }
     const cfg = op.accept!;
+    this.#handshakeEnded();
     const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, op.secure);
     if (!verdict.ok) {
       this.#detachRaw();
@@ -348,8 +352,17 @@ export class Connection {
     sock.on('error', onRawError);
   }
 
+  /** Server side: no longer a pending handshake (answered, refused or dropped). */
+  #handshakeEnded(): void {
+    const op = this.#opening;
+    if (op === null || !op.pending) return;
+    op.pending = false;
+    this.rt.server.handshakeEnded();
+  }
+
   /** Fail a server connection before ws took over (refused or dropped handshake). */
   #failEarly(error: string): void {
+    this.#handshakeEnded();
     if (this.socketClosed) return;
     this.#detachRaw();
     this.#opening = null;
@@ -600,6 +613,7 @@ export class Connection {
 
   finished(code: number, reason: Buffer): void {
     this.socketClosed = true;
+    this.#handshakeEnded();
     this.#opening = null;
     const b = this.#beat;
     if (b !== null && b.timer !== null) clearInterval(b.timer);

@@ -64,6 +64,7 @@ export class WorkerRuntime {
   readonly ctl: Int32Array;
   readonly slots: Int32Array;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
   readonly closeTimeoutMs: number;
   readonly conns: (Connection | undefined)[] = [];
   /** Connections with pending inbound items or a paused socket, in the order they stalled. */
@@ -78,7 +79,7 @@ export class WorkerRuntime {
   #doorbellSeen = 0;
   #shuttingDown = false;
   readonly #wakeCell: Int32Array;
-  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0 };
+  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0, handshakesRefused: 0 };
 
   constructor(init: WorkerInit, onIdle: (opens: number) => void) {
     this.index = init.index;
@@ -88,6 +89,7 @@ export class WorkerRuntime {
     this.slots = new Int32Array(init.slots);
     this.#wakeCell = new Int32Array(init.wake);
     this.handshakeTimeoutMs = init.handshakeTimeoutMs;
+    this.maxPendingHandshakes = init.maxPendingHandshakes;
     this.closeTimeoutMs = init.closeTimeoutMs;
     this.#onIdle = onIdle;
     this.server = new ServerSide(this);
@@ -497,6 +499,7 @@ export class WorkerRuntime {
       connections: this.live,
       paused,
       ...this.stats,
+      handshakesPending: this.server.pendingHandshakes,
       wakeLoops: this.#loopArmed,
       doorbells: this.#doorbells,
       wakeups: this.#wakeups,

@@ -20,6 +20,8 @@ export interface WorkerInit {
   /** The comlink port (transferred). */
   port: MessagePort;
   handshakeTimeoutMs: number;
+  /** Most TCP connections not yet upgraded (streams + connections reading their request). */
+  maxPendingHandshakes: number;
   closeTimeoutMs: number;
   /** The pool's wake cell (see WAKE_SEQ in layout.ts), shared by every worker of the pool. */
   wake: SharedArrayBuffer;
@@ -54,6 +56,10 @@ export interface WorkerStats {
    * worker reads on until the remote's close frame (README "Behaviour details").
    */
   droppedAfterClose: number;
+  /** TCP connections accepted and not yet upgraded (streams, TLS handshakes, HTTP requests being read). */
+  handshakesPending: number;
+  /** TCP connections closed at accept because `maxPendingHandshakes` were pending. */
+  handshakesRefused: number;
   doorbells: number;
   wakeups: number;
   selfRings: number;
