@@ -65,6 +65,12 @@ const SOCKET_CLOSED = 4;
 const RETIRED = 8;
 const DROPPED = 16;
 const CORKED = 32;
+/**
+ * Our close frame is out (`close(code)` while OPEN): read on whatever the inbound budget says, until the
+ * remote's close frame, and drop the data messages that arrive meanwhile (as Godot 4 does, see README
+ * "Behaviour details"). Reading stays paused for nobody: the remote's answer waits behind unread data.
+ */
+const CLOSE_SENT = 64;
 
 /**
  * What a connection needs only until it is open: the server side's request bytes and accept config,
@@ -81,6 +87,8 @@ class Opening {
   host = '';
   port = 0;
   noDelay: boolean;
+  /** Server side: counted in the listener's pendingHandshakes until the request is answered or fails. */
+  pending = false;
   /** Server side: the subprotocol chosen and the URL requested (client side: ws knows its own). */
   protocol: string | null = null;
   url: string | undefined = undefined;
@@ -224,6 +232,7 @@ export class Connection {
   static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
     const op = new Opening(cfg.noDelay);
     op.accept = cfg;
+    op.pending = true; // the stream's count goes over to us
     op.secure = secure;
     op.deadline = deadline;
     op.host = socket.remoteAddress ?? '';
@@ -269,6 +278,7 @@ export class Connection {
       return;
     }
     const cfg = op.accept!;
+    this.#handshakeEnded();
     const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, op.secure);
     if (!verdict.ok) {
       this.#detachRaw();
@@ -342,8 +352,17 @@ export class Connection {
     sock.on('error', onRawError);
   }
 
+  /** Server side: no longer a pending handshake (answered, refused or dropped). */
+  #handshakeEnded(): void {
+    const op = this.#opening;
+    if (op === null || !op.pending) return;
+    op.pending = false;
+    this.rt.server.handshakeEnded();
+  }
+
   /** Fail a server connection before ws took over (refused or dropped handshake). */
   #failEarly(error: string): void {
+    this.#handshakeEnded();
     if (this.socketClosed) return;
     this.#detachRaw();
     this.#opening = null;
@@ -432,6 +451,14 @@ export class Connection {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.close(code, reason);
     this.#closeTimer = setTimeout(closeTimedOut, this.rt.closeTimeoutMs, this);
+    // Keep reading until the remote's close frame, even if the budget had paused the socket: it waits
+    // behind the data we have not read. What arrives meanwhile is dropped (message()), so this reads
+    // into no memory.
+    this.#flags |= CLOSE_SENT;
+    if ((this.#flags & READING_PAUSED) !== 0) {
+      this.#flags &= ~READING_PAUSED;
+      ws.resume();
+    }
   }
 
   setNoDelay(on: boolean): void {
@@ -515,7 +542,7 @@ export class Connection {
   // ---- backpressure ----
 
   pauseReading(): void {
-    if ((this.#flags & READING_PAUSED) !== 0) return;
+    if ((this.#flags & (READING_PAUSED | CLOSE_SENT)) !== 0) return;
     if (this.ws !== null) this.ws.pause();
     else if (this.#raw !== null && this.#opening === null) this.#raw.pause();
     else return;
@@ -576,11 +603,17 @@ export class Connection {
   message(data: Buffer, isBinary: boolean): void {
     const b = this.#beat;
     if (b !== null) b.heard = true;
+    if ((this.#flags & CLOSE_SENT) !== 0) {
+      // After our close(): the main thread will not read it (see CLOSE_SENT). Counted, not delivered.
+      this.rt.stats.droppedAfterClose++;
+      return;
+    }
     this.rt.deliverMessage(this, data, isBinary);
   }
 
   finished(code: number, reason: Buffer): void {
     this.socketClosed = true;
+    this.#handshakeEnded();
     this.#opening = null;
     const b = this.#beat;
     if (b !== null && b.timer !== null) clearInterval(b.timer);

@@ -6,12 +6,48 @@
  * @see https://www.rfc-editor.org/rfc/rfc6455#section-4.2
  */
 import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 
 /** Largest request head (request line + headers + blank line) we read. Bigger: 431 and close. */
 export const MAX_REQUEST_HEAD_BYTES = 8192;
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
+/**
+ * Host header: RFC 7230 §5.4 `uri-host [ ":" port ]`, uri-host being RFC 3986's host: a reg-name
+ * (unreserved / pct-encoded / sub-delims; names and IPv4 addresses are reg-names), or an IP-literal in
+ * brackets. The port, when the colon is there, is 1–5 digits up to 65535 (RFC 3986 allows an empty one;
+ * we do not). No space, control character, '/', '@', '?', '#' or non-ASCII byte: the value goes into
+ * getRequestedUrl() as is.
+ */
+const REG_NAME = /^(?:[-A-Za-z0-9._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+$/;
+const IPV_FUTURE = /^[vV][0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+$/;
+
+export function validHost(value: string): boolean {
+  let host = value;
+  let port: string | null = null;
+  if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    if (close < 0) return false;
+    host = value.slice(0, close + 1);
+    const rest = value.slice(close + 1);
+    if (rest !== '') {
+      if (rest[0] !== ':') return false;
+      port = rest.slice(1);
+    }
+    const inner = host.slice(1, -1);
+    if (inner.includes('%') || (!isIPv6(inner) && !IPV_FUTURE.test(inner))) return false; // no zone ids (RFC 3986)
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon >= 0) {
+      host = value.slice(0, colon);
+      port = value.slice(colon + 1);
+    }
+    if (!REG_NAME.test(host)) return false;
+  }
+  if (port !== null && (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535)) return false;
+  return true;
+}
 
 export interface UpgradeRequest {
   path: string;
@@ -98,6 +134,7 @@ export function answer(head: string, supportedProtocols: string[], extraHeaders:
 
   const host = headers.get('host');
   if (host === undefined || host === '') return refuse(400, 'missing host');
+  if (!validHost(host)) return refuse(400, 'bad host');
   const upgrade = headers.get('upgrade');
   if (upgrade === undefined || !upgrade.split(',').some((t) => t.trim().toLowerCase() === 'websocket')) return refuse(400, 'missing upgrade websocket');
   const connection = headers.get('connection');

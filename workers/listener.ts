@@ -51,6 +51,11 @@ export class ServerSide {
   /** Handles on a shared fd whose server stopped: never closed (see the module comment). */
   readonly #inert: net.Server[] = [];
   readonly streams = new Map<number, Stream>();
+  /**
+   * TCP connections not yet upgraded: every stream, and every Connection made from one until its request
+   * is answered (`handshakeEnded`). Bounded by the pool's maxPendingHandshakes (see #incoming).
+   */
+  pendingHandshakes = 0;
   #nextStreamId = 1;
   readonly #contexts = new Map<number, tls.SecureContext>();
 
@@ -153,8 +158,15 @@ export class ServerSide {
       socket.destroy();
       return;
     }
-    const id = this.#nextStreamId++;
     const rt = this.#rt;
+    if (this.pendingHandshakes >= rt.maxPendingHandshakes) {
+      // Too many connections that have not upgraded: close this one at once (it holds no fd after this).
+      rt.stats.handshakesRefused++;
+      socket.destroy();
+      return;
+    }
+    this.pendingHandshakes++;
+    const id = this.#nextStreamId++;
     // (The timer is set right below: its callback gets the Stream itself.)
     const st: Stream = { id, socket, serverId, secure: false, timer: undefined as unknown as NodeJS.Timeout, conn: null };
     st.timer = setTimeout(deadlinePassed, rt.handshakeTimeoutMs, this, st);
@@ -172,6 +184,7 @@ export class ServerSide {
     const st = this.streams.get(id);
     if (st === undefined) return;
     this.streams.delete(id);
+    this.pendingHandshakes--;
     clearTimeout(st.timer);
     st.socket.destroy();
     this.#rt.pushEvent(id, EV_STREAM_CLOSED, byError ? 1 : 0, null);
@@ -236,6 +249,11 @@ export class ServerSide {
     const conn = Connection.accept(rt, slot, st.socket, cfg, st.secure, st.timer);
     st.conn = conn;
     return conn;
+  }
+
+  /** A Connection made from a stream answered its request, or failed before: one fewer pending. */
+  handshakeEnded(): void {
+    this.pendingHandshakes--;
   }
 
   onSocketGone(st: Stream, byError: boolean): void {

@@ -64,6 +64,7 @@ export class WorkerRuntime {
   readonly ctl: Int32Array;
   readonly slots: Int32Array;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
   readonly closeTimeoutMs: number;
   readonly conns: (Connection | undefined)[] = [];
   /** Connections with pending inbound items or a paused socket, in the order they stalled. */
@@ -78,7 +79,7 @@ export class WorkerRuntime {
   #doorbellSeen = 0;
   #shuttingDown = false;
   readonly #wakeCell: Int32Array;
-  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0 };
+  stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0, handshakesRefused: 0 };
 
   constructor(init: WorkerInit, onIdle: (opens: number) => void) {
     this.index = init.index;
@@ -88,32 +89,63 @@ export class WorkerRuntime {
     this.slots = new Int32Array(init.slots);
     this.#wakeCell = new Int32Array(init.wake);
     this.handshakeTimeoutMs = init.handshakeTimeoutMs;
+    this.maxPendingHandshakes = init.maxPendingHandshakes;
     this.closeTimeoutMs = init.closeTimeoutMs;
     this.#onIdle = onIdle;
     this.server = new ServerSide(this);
   }
 
-  /** Start the doorbell loop. */
+  /** Start the doorbell loop (once: it is the worker's only one, for its whole life). */
   start(): void {
+    if (this.#loopArmed !== 0) return;
     this.#wake();
   }
 
   // ---- doorbell -------------------------------------------------------------------------------
+  //
+  // One loop per worker: `#wake` runs, then arms exactly one continuation (an `Atomics.waitAsync` on
+  // the doorbell, or a `setImmediate` when it was rung meanwhile), and only that continuation calls
+  // `#wake` again. Nothing else may call `#onBell`: code that wants the loop to run again soon (a full
+  // inbound ring whose space came back between our flag store and our position load) rings the
+  // doorbell itself (`#ringSelf`), which the one loop then honours like any other ring.
 
   readonly #onBell = (): void => {
+    this.#loopArmed--;
     this.#wake();
   };
+
+  /** Continuations armed and not yet run: 1 between two runs of the loop (0 only inside `#wake`). */
+  #loopArmed = 0;
+  /** Doorbell rings seen (main thread's and our own `#ringSelf`), and runs of `#wake`. */
+  #doorbells = 0;
+  #wakeups = 0;
 
   #wake(): void {
     // Read the counter *before* draining: a ring that arrives while we drain changes it, so the wait
     // below returns 'not-equal' at once and we drain again. Nothing rung is ever missed.
-    this.#doorbellSeen = Atomics.load(this.ctl, CTL_DOORBELL);
+    const seen = Atomics.load(this.ctl, CTL_DOORBELL);
+    this.#doorbells += (seen - this.#doorbellSeen) >>> 0;
+    this.#doorbellSeen = seen;
+    this.#wakeups++;
     this.drainCommands();
     if (this.#events.length !== 0) this.#flushEvents();
     if (this.stalled.size !== 0) this.serviceStalled();
+    this.#loopArmed++;
     const r = Atomics.waitAsync(this.ctl, CTL_DOORBELL, this.#doorbellSeen);
     if (r.async) r.value.then(this.#onBell, this.#onBell);
     else setImmediate(this.#onBell); // 'not-equal': rung meanwhile; let I/O run first
+  }
+
+  /**
+   * Have the loop run again soon, as a doorbell from the main thread would: bump the counter and
+   * notify our own wait. Inside `#wake` the counter change makes its wait return 'not-equal' (one
+   * setImmediate); while the loop waits, the notify ends the wait. Either way the one loop runs: no
+   * second chain is ever started.
+   */
+  #ringSelf(): void {
+    this.stats.selfRings++;
+    Atomics.add(this.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(this.ctl, CTL_DOORBELL);
   }
 
   // ---- commands (main -> worker) ----------------------------------------------------------------
@@ -225,7 +257,9 @@ export class WorkerRuntime {
     if (q.length !== 0) {
       this.stats.inboundRingFull++;
       Atomics.store(this.ctl, CTL_INBOUND_BLOCKED, 1);
-      if (this.inbound.free() >= this.inbound.capacity >> 1) setImmediate(this.#onBell);
+      // Space freed between the main thread's release and our flag store: see #flush.
+      const e = q[0]!;
+      if (this.inbound.fits(e.data === null ? 0 : e.data.byteLength)) this.#ringSelf();
     }
   }
 
@@ -405,8 +439,13 @@ export class WorkerRuntime {
       this.stats.inboundRingFull++;
       Atomics.store(this.ctl, CTL_INBOUND_BLOCKED, 1);
       // The main thread releases, then loads the flag; we stored the flag, now load its position.
-      // If space appeared in between, retry on the next turn instead of waiting for a doorbell.
-      if (ring.free() >= ring.capacity >> 1) setImmediate(this.#onBell);
+      // If the record that did not fit fits now, the space came in between (and the main thread may
+      // not have seen the flag): ring our own doorbell, so the one loop runs again soon. (It used to
+      // be setImmediate(#onBell), which started one more loop each time, for good; and its test,
+      // "half the ring is free", also held when a wrapped record still did not fit.) If it does not
+      // fit, records are still unread, and the main thread's next drain sees the flag.
+      const item = pending[0]!;
+      if (ring.fits(item.kind === EV_CLOSED ? item.data.byteLength : Math.min(ring.maxRecordPayload, item.data.byteLength - item.offset))) this.#ringSelf();
       return result;
     }
     if (result === FLUSH_DONE && conn.slot >= 0 && !conn.retired && !conn.socketClosed && this.#budgetFull(conn)) {
@@ -460,6 +499,10 @@ export class WorkerRuntime {
       connections: this.live,
       paused,
       ...this.stats,
+      handshakesPending: this.server.pendingHandshakes,
+      wakeLoops: this.#loopArmed,
+      doorbells: this.#doorbells,
+      wakeups: this.#wakeups,
       heapUsed: process.memoryUsage().heapUsed,
       nice: threadNice(),
       resourceLimits: { ...resourceLimits },

@@ -18,6 +18,13 @@ export interface PeerPoolOptions {
   maxPeersPerWorker?: number;
   /** Milliseconds a connection may take to complete its opening handshake. Default 10000. */
   handshakeTimeout?: number;
+  /**
+   * Most TCP connections one worker holds that have not finished their upgrade (accepted streams not yet
+   * handed to a peer, in TLS, or reading their HTTP request). Past it, a new TCP connection is closed at
+   * once and counted (`stats()[i].handshakesRefused`). Default 1024. (Open peers are bounded by
+   * `maxPeersPerWorker`; these by this, and each lasts at most `handshakeTimeout`.)
+   */
+  maxPendingHandshakes?: number;
   /** Milliseconds to wait for the peer's close frame after ours before dropping. Default 5000. */
   closeTimeout?: number;
   /**
@@ -47,10 +54,14 @@ export interface ResolvedPoolOptions {
   outboundRingSize: number;
   maxPeersPerWorker: number;
   handshakeTimeout: number;
+  maxPendingHandshakes: number;
   closeTimeout: number;
   workerNice: number;
   workerResourceLimits: ResourceLimits | undefined;
 }
+
+/** Default `maxPendingHandshakes` per worker. */
+const DEFAULT_MAX_PENDING_HANDSHAKES = 1024;
 
 const RESOURCE_LIMITS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
 
@@ -98,6 +109,7 @@ export function resolvePoolOptions(o: PeerPoolOptions): ResolvedPoolOptions {
     outboundRingSize: o.outboundRingSize === undefined ? DEFAULT_OUTBOUND_RING_CAPACITY : powerOfTwo(o.outboundRingSize, 'outboundRingSize'),
     maxPeersPerWorker: o.maxPeersPerWorker === undefined ? DEFAULT_MAX_PEERS_PER_WORKER : positiveInt(o.maxPeersPerWorker, 'maxPeersPerWorker'),
     handshakeTimeout: o.handshakeTimeout === undefined ? 10_000 : positiveInt(o.handshakeTimeout, 'handshakeTimeout'),
+    maxPendingHandshakes: o.maxPendingHandshakes === undefined ? DEFAULT_MAX_PENDING_HANDSHAKES : positiveInt(o.maxPendingHandshakes, 'maxPendingHandshakes'),
     closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
     workerNice: o.workerNice === undefined ? 0 : niceness(o.workerNice),
     workerResourceLimits: resourceLimits(o.workerResourceLimits),

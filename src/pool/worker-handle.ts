@@ -115,6 +115,7 @@ export class WorkerHandle implements WorkerLink {
       slots,
       port: port2,
       handshakeTimeoutMs: o.handshakeTimeout,
+      maxPendingHandshakes: o.maxPendingHandshakes,
       closeTimeoutMs: o.closeTimeout,
       nice: o.workerNice,
       wake,

@@ -20,6 +20,8 @@ export interface WorkerInit {
   /** The comlink port (transferred). */
   port: MessagePort;
   handshakeTimeoutMs: number;
+  /** Most TCP connections not yet upgraded (streams + connections reading their request). */
+  maxPendingHandshakes: number;
   closeTimeoutMs: number;
   /** The pool's wake cell (see WAKE_SEQ in layout.ts), shared by every worker of the pool. */
   wake: SharedArrayBuffer;
@@ -41,6 +43,26 @@ export interface WorkerStats {
   bytesOut: number;
   /** Times the inbound ring was full and a socket had to wait. */
   inboundRingFull: number;
+  /**
+   * The worker's doorbell loop (see ARCHITECTURE.md "The doorbell"). `wakeLoops`: continuations of the
+   * loop armed right now; always 1 (a larger number means the loop has multiplied and every doorbell
+   * runs the drain that many times). `doorbells`: rings seen since the worker started (the main
+   * thread's, and `selfRings`: the worker's own when ring space came back under it). `wakeups`: runs of
+   * the drain. A healthy worker has `wakeups <= doorbells + 1`: each run answers at least one ring.
+   */
+  wakeLoops: number;
+  /**
+   * Data messages that arrived after the peer's own `close(code)` and were dropped (not delivered): the
+   * worker reads on until the remote's close frame (README "Behaviour details").
+   */
+  droppedAfterClose: number;
+  /** TCP connections accepted and not yet upgraded (streams, TLS handshakes, HTTP requests being read). */
+  handshakesPending: number;
+  /** TCP connections closed at accept because `maxPendingHandshakes` were pending. */
+  handshakesRefused: number;
+  doorbells: number;
+  wakeups: number;
+  selfRings: number;
   /** Worker heap in bytes. */
   heapUsed: number;
   /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */

@@ -128,6 +128,13 @@ export class RingProducer extends RingView {
     this.#readCache = Atomics.load(this.ctl, RING_READ) >>> 0;
     return this.capacity - ((this.#write - this.#readCache) >>> 0);
   }
+
+  /** Whether `reserve(len)` would succeed now (loads the consumer's position, as `free()` does). */
+  fits(len: number): boolean {
+    const need = REC_HEADER_BYTES + alignRecord(len);
+    const tail = this.capacity - (this.#write & this.mask);
+    return this.free() >= (need <= tail ? need : tail + need);
+  }
 }
 
 /** Bytes of one copy-out slab (see `RingConsumer.copyPayload`): what a retained packet may keep alive. */

@@ -26,6 +26,7 @@ describe('new PeerPool(options): one TypeError per option, thrown before any wor
     ['inboundRingSize', { inboundRingSize: 2 ** 31 }, /^options\.inboundRingSize must be a power of two/],
     ['outboundRingSize', { outboundRingSize: 1024 }, /^options\.outboundRingSize must be an integer >= 4096, got 1024$/],
     ['maxPeersPerWorker', { maxPeersPerWorker: 0 }, /^options\.maxPeersPerWorker must be an integer >= 1, got 0$/],
+    ['maxPendingHandshakes', { maxPendingHandshakes: 0 }, /^options\.maxPendingHandshakes must be an integer >= 1, got 0$/],
     ['handshakeTimeout', { handshakeTimeout: -1 }, /^options\.handshakeTimeout must be an integer >= 1, got -1$/],
     ['closeTimeout', { closeTimeout: 'x' }, /^options\.closeTimeout must be an integer >= 1, got x$/],
     ['workerNice', { workerNice: -1 }, /^options\.workerNice must be an integer between 0 and 19, got -1$/],
