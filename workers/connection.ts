@@ -17,19 +17,8 @@ import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/cont
 import { answer, findHeadEnd, refuse } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
 import { EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
-import type { WorkerRuntime } from './runtime.js';
-
-/** An inbound item waiting for credit or ring space. */
-export interface PendingItem {
-  kind: number;
-  isMessage: boolean;
-  data: Uint8Array;
-  aux: number;
-  /** Bytes of `data` already pushed (fragmented delivery). */
-  offset: number;
-  /** Whether the message was counted against the budget (its first fragment is out). */
-  counted: boolean;
-}
+import type { ConnectionHost, InboundTarget, PendingItem } from './hosts.js';
+import { NO_PENDING } from './delivery.js';
 
 /** Send options by (binary, fin), allocated once. `mask` is left to ws (clients mask, servers do not). */
 const SEND_OPTS = [
@@ -39,8 +28,7 @@ const SEND_OPTS = [
   { binary: true, fin: true, compress: false },
 ];
 
-/** Shared empty lists: replaced by a connection's own on first use, never written to. */
-export const NO_PENDING: PendingItem[] = [];
+/** The shared empty write list: replaced by a connection's own on first use, never written to. */
 const NO_WRITES: number[] = [];
 
 const kConn = Symbol('ringsocket.connection');
@@ -108,8 +96,8 @@ class Beat {
   listening = false;
 }
 
-export class Connection {
-  readonly rt: WorkerRuntime;
+export class Connection implements InboundTarget {
+  readonly host: ConnectionHost;
   readonly slot: number;
   readonly inboundBufferSize: number;
   readonly maxQueuedPackets: number;
@@ -136,8 +124,8 @@ export class Connection {
   #closeTimer: NodeJS.Timeout | null = null;
   #flags = 0;
 
-  private constructor(rt: WorkerRuntime, slot: number, inboundBufferSize: number, maxQueuedPackets: number, opening: Opening | null) {
-    this.rt = rt;
+  private constructor(host: ConnectionHost, slot: number, inboundBufferSize: number, maxQueuedPackets: number, opening: Opening | null) {
+    this.host = host;
     this.slot = slot;
     this.inboundBufferSize = inboundBufferSize;
     this.maxQueuedPackets = maxQueuedPackets;
@@ -178,15 +166,15 @@ export class Connection {
   }
 
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
-  static connect(rt: WorkerRuntime, slot: number, cfg: ConnectConfig): Connection {
-    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, new Opening(cfg.noDelay));
+  static connect(host: ConnectionHost, slot: number, cfg: ConnectConfig): Connection {
+    const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, new Opening(cfg.noDelay));
     const headers: Record<string, string> = {};
     for (const [k, v] of cfg.headers) headers[k] = v;
     const opts: WebSocket.ClientOptions = {
       headers,
       maxPayload: cfg.inboundBufferSize,
       perMessageDeflate: false,
-      handshakeTimeout: rt.handshakeTimeoutMs,
+      handshakeTimeout: host.handshakeTimeoutMs,
       followRedirects: false,
       skipUTF8Validation: false,
       allowSynchronousEvents: true,
@@ -207,7 +195,7 @@ export class Connection {
       conn.error = errorCode(err);
       conn.socketClosed = true;
       conn.#opening = null;
-      queueMicrotask(() => rt.closed(conn, -1, '', conn.error));
+      queueMicrotask(() => host.closed(conn, -1, '', conn.error));
       return conn;
     }
     conn.attach(ws, true);
@@ -216,11 +204,11 @@ export class Connection {
   }
 
   /** A connection that failed before it started (its stream was already gone). */
-  static failed(rt: WorkerRuntime, slot: number, error: string): Connection {
-    const conn = new Connection(rt, slot, 1, 1, null);
+  static failed(host: ConnectionHost, slot: number, error: string): Connection {
+    const conn = new Connection(host, slot, 1, 1, null);
     conn.error = error;
     conn.socketClosed = true;
-    queueMicrotask(() => rt.closed(conn, -1, '', error));
+    queueMicrotask(() => host.closed(conn, -1, '', error));
     return conn;
   }
 
@@ -229,7 +217,7 @@ export class Connection {
    * frame with ws. `deadline` is the stream's handshake timer, now ours: when it fires, the listener
    * calls `rawGone('HANDSHAKE_TIMEOUT')`; we clear it once the request is answered.
    */
-  static accept(rt: WorkerRuntime, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
+  static accept(host: ConnectionHost, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
     const op = new Opening(cfg.noDelay);
     op.accept = cfg;
     op.pending = true; // the stream's count goes over to us
@@ -237,7 +225,7 @@ export class Connection {
     op.deadline = deadline;
     op.host = socket.remoteAddress ?? '';
     op.port = socket.remotePort ?? 0;
-    const conn = new Connection(rt, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, op);
+    const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, op);
     conn.#raw = socket;
     // The listener tagged the socket with its stream under the same key: overwrite it, never delete it
     // (a deleted property turns the socket's ~60 fields into a dictionary, +1.5 KB per connection).
@@ -320,7 +308,7 @@ export class Connection {
     // closeTimeout: ws only defaults it for clients; left undefined, its server-side close timer fires
     // after 1 ms and destroys the socket before the peer's answer, so every close we start would end
     // unclean (-1). Ours (closeTimedOut, CLOSE_TIMEOUT) fires first; ws's is only a backstop.
-    const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true, closeTimeout: this.rt.closeTimeoutMs + 1000 } as WebSocket.ClientOptions);
+    const ws = new WebSocket(null as unknown as string, undefined, { autoPong: true, closeTimeout: this.host.closeTimeoutMs + 1000 } as WebSocket.ClientOptions);
     this.attach(ws, false);
     // setSocket gives `head` back to the socket and starts reading (asynchronously: nothing is parsed
     // before this returns). It emits 'open' synchronously at its end; nobody listens on this side.
@@ -357,7 +345,7 @@ export class Connection {
     const op = this.#opening;
     if (op === null || !op.pending) return;
     op.pending = false;
-    this.rt.server.handshakeEnded();
+    this.host.handshakeEnded();
   }
 
   /** Fail a server connection before ws took over (refused or dropped handshake). */
@@ -368,7 +356,7 @@ export class Connection {
     this.#opening = null;
     this.error = error;
     this.socketClosed = true;
-    this.rt.closed(this, -1, '', error);
+    this.host.closed(this, -1, '', error);
   }
 
   /** Drop a server connection whose handshake is not done (deadline, lost socket, close while connecting). */
@@ -405,7 +393,7 @@ export class Connection {
     if (ws === null || ws.readyState !== WebSocket.OPEN) {
       // Closing or closed: the bytes will never be written. Count them as done so the main thread's
       // buffered amount does not stay up forever.
-      this.rt.noteSent(this, n, last);
+      this.host.noteSent(this, n, last);
       return;
     }
     // Copy out of the ring: ws may keep the buffer until the socket writes it, after we release the space.
@@ -415,7 +403,7 @@ export class Connection {
       this.#writes = [];
       this.#onWritten = () => {
         const w = this.#writes.shift();
-        if (w !== undefined) this.rt.noteSent(this, Math.floor(w / 2), (w & 1) === 1);
+        if (w !== undefined) this.host.noteSent(this, Math.floor(w / 2), (w & 1) === 1);
       };
     }
     this.#writes.push(n * 2 + (last ? 1 : 0));
@@ -450,7 +438,7 @@ export class Connection {
     }
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.close(code, reason);
-    this.#closeTimer = setTimeout(closeTimedOut, this.rt.closeTimeoutMs, this);
+    this.#closeTimer = setTimeout(closeTimedOut, this.host.closeTimeoutMs, this);
     // Keep reading until the remote's close frame, even if the budget had paused the socket: it waits
     // behind the data we have not read. What arrives meanwhile is dropped (message()), so this reads
     // into no memory.
@@ -595,7 +583,7 @@ export class Connection {
     }
     const info: OpenInfo = { protocol: op.protocol ?? ws.protocol, host: op.host, port: op.port };
     if (op.url !== undefined) info.url = op.url;
-    this.rt.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(info), aux: 0, offset: 0, counted: false });
+    this.host.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(info), aux: 0, offset: 0, counted: false });
     // Pushed at once (the usual case): give back the list deliver() made for it.
     if (this.pending.length === 0) this.pending = NO_PENDING;
   }
@@ -605,10 +593,10 @@ export class Connection {
     if (b !== null) b.heard = true;
     if ((this.#flags & CLOSE_SENT) !== 0) {
       // After our close(): the main thread will not read it (see CLOSE_SENT). Counted, not delivered.
-      this.rt.stats.droppedAfterClose++;
+      this.host.droppedAfterClose();
       return;
     }
-    this.rt.deliverMessage(this, data, isBinary);
+    this.host.deliverMessage(this, data, isBinary);
   }
 
   finished(code: number, reason: Buffer): void {
@@ -623,7 +611,7 @@ export class Connection {
     // Anything still queued in ws will never be written.
     while (this.#writes.length !== 0) this.#onWritten!();
     const clean = !this.dropped && code !== CODE_ABNORMAL && this.error === '';
-    this.rt.closed(this, clean ? code : -1, clean ? reason.toString('utf8') : '', this.error);
+    this.host.closed(this, clean ? code : -1, clean ? reason.toString('utf8') : '', this.error);
   }
 }
 

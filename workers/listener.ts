@@ -25,7 +25,7 @@ import {
 import { EV_INCOMING, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol/records.js';
 import { encodeJson, decodeJson, type AcceptConfig, type IncomingInfo, type ListenConfig } from '../src/protocol/control.js';
 import { StreamPeerTLSStatus } from '../src/enums.js';
-import type { WorkerRuntime } from './runtime.js';
+import type { ListenerHost } from './hosts.js';
 import { Connection, kOwner } from './connection.js';
 
 export interface Stream {
@@ -46,7 +46,7 @@ export interface Stream {
 type TaggedSocket = net.Socket & { [kOwner]?: Stream | Connection };
 
 export class ServerSide {
-  readonly #rt: WorkerRuntime;
+  readonly #rt: ListenerHost;
   readonly #servers = new Map<number, { server: net.Server; binder: boolean }>();
   /** Handles on a shared fd whose server stopped: never closed (see the module comment). */
   readonly #inert: net.Server[] = [];
@@ -59,7 +59,7 @@ export class ServerSide {
   #nextStreamId = 1;
   readonly #contexts = new Map<number, tls.SecureContext>();
 
-  constructor(rt: WorkerRuntime) {
+  constructor(rt: ListenerHost) {
     this.#rt = rt;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module's one ServerSide (see `current`)
     current = this;
@@ -161,7 +161,7 @@ export class ServerSide {
     const rt = this.#rt;
     if (this.pendingHandshakes >= rt.maxPendingHandshakes) {
       // Too many connections that have not upgraded: close this one at once (it holds no fd after this).
-      rt.stats.handshakesRefused++;
+      rt.handshakeRefused();
       socket.destroy();
       return;
     }
@@ -174,7 +174,7 @@ export class ServerSide {
     socket.on('error', onStreamError);
     socket.on('close', onStreamClose);
     this.streams.set(id, st);
-    rt.live++;
+    rt.acquire();
     const info: IncomingInfo = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     rt.pushEvent(id, EV_INCOMING, serverId, encodeJson(info));
   }
@@ -243,7 +243,7 @@ export class ServerSide {
     this.streams.delete(cfg.streamId);
     st.socket.removeListener('error', onStreamError);
     st.socket.removeListener('close', onStreamClose);
-    rt.live--; // the stream becomes a connection (counted again when opened)
+    rt.handOver(); // the stream becomes a connection (counted again when opened)
     // The connection takes the socket (and its tag) and the deadline timer; it clears the timer once
     // the request is answered, and with it the last reference to this Stream.
     const conn = Connection.accept(rt, slot, st.socket, cfg, st.secure, st.timer);

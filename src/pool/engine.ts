@@ -14,8 +14,6 @@ import {
   SYNC_ERR_IN_USE,
   SYNC_OK,
   WAKE_INT32S,
-  WAKE_SEQ,
-  WAKE_WAITING,
   SLOT_FIELDS,
 } from '../protocol/layout.js';
 import {
@@ -38,6 +36,7 @@ import { ErrorCode } from '../enums.js';
 import type { ServerSink, WorkerLink } from './link.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { WorkerHandle } from './worker-handle.js';
+import { WakeWaiter } from '../protocol/wake.js';
 
 /** Most milliseconds `listen()` blocks waiting for the binding worker's answer (it may still be booting). */
 const LISTEN_WAIT_MS = 10_000;
@@ -69,9 +68,9 @@ export class PoolEngine {
   #closed = false;
   #broken = '';
   #bellQueued = false;
-  /** The wake cell shared with every worker (WAKE_SEQ, WAKE_WAITING). */
+  /** The wake cell shared with every worker (src/protocol/wake.ts), and our half of it. */
   readonly #wake = new Int32Array(new SharedArrayBuffer(WAKE_INT32S * 4));
-  #waiting: Promise<boolean> | null = null;
+  readonly #waiter = new WakeWaiter(this.#wake);
 
   constructor(o: ResolvedPoolOptions) {
     this.#o = o;
@@ -137,7 +136,7 @@ export class PoolEngine {
     }
     h.endpoints.length = 0;
     h.count = 0;
-    this.#wakeWaiter();
+    this.#waiter.interrupt();
     for (const st of h.streams.values()) st.onClosed(true);
     h.streams.clear();
     if (this.#closed) return;
@@ -265,47 +264,16 @@ export class PoolEngine {
   /** See `PeerPool.waitForActivity`. */
   waitForActivity(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    if (this.#waiting !== null) return this.#waiting;
-    const w = this.#wake;
-    const seq = Atomics.load(w, WAKE_SEQ);
-    // Flag first, then look at the rings; a worker publishes, then looks at the flag (layout.ts).
-    Atomics.store(w, WAKE_WAITING, 1);
-    if (this.#hasActivity()) {
-      Atomics.store(w, WAKE_WAITING, 0);
-      return Promise.resolve(true);
-    }
-    const r = Atomics.waitAsync(w, WAKE_SEQ, seq);
-    if (!r.async) {
-      Atomics.store(w, WAKE_WAITING, 0);
-      return Promise.resolve(true);
-    }
-    let timedOut = false;
-    // Our own timer, not waitAsync's: it holds the process (waitAsync does not), and it wakes the wait
-    // by notifying the cell, so no waiter is left behind.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      Atomics.notify(w, WAKE_SEQ);
-    }, timeoutMs);
-    const p = r.value.then(() => {
-      clearTimeout(timer);
-      this.#waiting = null;
-      Atomics.store(w, WAKE_WAITING, 0);
-      return !this.#closed && (!timedOut || this.#hasActivity());
-    });
-    this.#waiting = p;
-    return p;
+    return this.#waiter.wait(this.#hasActivity, this.#isClosed, timeoutMs);
   }
 
   /** Whether any live worker's inbound ring holds records not drained yet. */
-  #hasActivity(): boolean {
+  readonly #hasActivity = (): boolean => {
     for (const h of this.#handles) if (!h.dead && h.inbound.hasUnread()) return true;
     return false;
-  }
+  };
 
-  /** End a pending `waitForActivity()` now (a worker died, the pool closes). */
-  #wakeWaiter(): void {
-    if (this.#waiting !== null) Atomics.notify(this.#wake, WAKE_SEQ);
-  }
+  readonly #isClosed = (): boolean => this.#closed;
 
   /** Drain every worker's inbound ring into the endpoints. Cheap when nothing arrived. */
   pump(): void {
@@ -367,7 +335,7 @@ export class PoolEngine {
   async close(timeoutMs: number): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#wakeWaiter();
+    this.#waiter.interrupt();
     // Hold the process until close() is done: an 'idle' notice must not unref a worker we still wait for.
     for (const h of this.#handles) if (!h.dead) h.worker.ref();
     this.flush();

@@ -6,7 +6,8 @@
 import { Worker, type MessagePort, MessageChannel, type ResourceLimits, type WorkerOptions, type TransferListItem } from 'node:worker_threads';
 import { wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { CTL_DOORBELL, CTL_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
+import { CTL_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
+import { ringDoorbell } from '../protocol/doorbell.js';
 import { allocRing, RingConsumer, RingProducer } from '../protocol/ring.js';
 import { FLAG_FIRST, FLAG_LAST } from '../protocol/records.js';
 import type { WorkerControl, WorkerInit } from '../protocol/control.js';
@@ -216,8 +217,7 @@ export class WorkerHandle implements WorkerLink {
     if (!this.#dirty) return;
     this.#dirty = false;
     this.#outbound.publish();
-    Atomics.add(this.ctl, CTL_DOORBELL, 1);
-    Atomics.notify(this.ctl, CTL_DOORBELL);
+    ringDoorbell(this.ctl);
   }
 
   #flushOverflow(): void {
