@@ -48,9 +48,21 @@ Flags:
 ${flagsHelp(SERVE_FLAGS)}
 
 Exit codes: 0 stopped by SIGINT/SIGTERM · 1 runtime failure · 2 usage error · 3 cannot listen (port in
-use, address not local) · 130 second signal while stopping
+use, address not local…: the message names the errno) · 130 second signal while stopping
 
 Example: ringsocket serve --port 8080 --mode echo --threads 1`;
+
+/** What a listen failure reason (TCPServer.getFailureReason()) means, in the error message. */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'port in use',
+  EADDRNOTAVAIL: 'address not local to this machine',
+  EACCES: 'permission denied: a port below 1024 needs privileges',
+  EPERM: 'operation not permitted',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'host name lookup failed',
+  EAFNOSUPPORT: 'address family not supported',
+  LISTEN_TIMEOUT: 'the I/O worker did not answer in time',
+};
 
 interface RunningServer {
   readonly url: string;
@@ -222,8 +234,11 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     }
   } catch (err) {
     await holdingLoop(pool.close());
-    const why = err instanceof Error ? (/: (ERR_\w+)$/.exec(err.message)?.[1] ?? err.message) : String(err);
-    throw new CliError(`cannot listen on ${host}:${port}: ${why}${why === 'ERR_CANT_CREATE' ? ' (port in use or address not local)' : ''}`, EXIT.NETWORK);
+    // listenOrThrow's message ends with "ERR_CANT_CREATE (EADDRINUSE)": the errno says why.
+    const m = err instanceof Error ? /: (ERR_\w+) \((\w+)\)$/.exec(err.message) : null;
+    const why = m !== null ? m[2]! : err instanceof Error ? err.message : String(err);
+    const hint = LISTEN_HINTS[why];
+    throw new CliError(`cannot listen on ${host}:${port}: ${why}${hint !== undefined ? ` (${hint})` : ''}`, EXIT.NETWORK);
   }
 
   // ---- counters ----

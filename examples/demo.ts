@@ -25,7 +25,8 @@ import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ErrorCode, PeerPool, State, WebSocketPeer } from '../src/index.js';
-import { argInt, argValue, isMain } from '../bench/common.js';
+import { argInt, argValue } from './argv.js';
+import { isMain } from './listen.js';
 
 const PAYLOAD_BYTES = 64;
 /** Lateness and RTT samples start after this much of each run. */
