@@ -28,8 +28,8 @@ import {
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
   CTL_SYNC_STATUS,
-  SYNC_ERR_IN_USE,
   SYNC_OK,
+  listenFailureReason,
   DEFAULT_INBOUND_RING_CAPACITY,
   WAKE_INT32S,
   WAKE_SEQ,
@@ -248,6 +248,9 @@ interface Overflow {
   bytes: Uint8Array | null;
 }
 
+/** @internal A worker's control object as the main thread calls it (each call answers with a promise). */
+export type ControlRemote = { [K in keyof WorkerControl]: (...args: Parameters<WorkerControl[K]>) => Promise<Awaited<ReturnType<WorkerControl[K]>>> };
+
 /** @internal One I/O worker as the main thread sees it. */
 export class WorkerHandle {
   readonly index: number;
@@ -261,7 +264,8 @@ export class WorkerHandle {
   readonly freeSlots: number[] = [];
   readonly overflow: Overflow[] = [];
   readonly port: MessagePort;
-  readonly remote: Remote<WorkerControl>;
+  /** comlink's `Remote<WorkerControl>`, spelled out so that the shipped .d.ts does not import comlink's types. */
+  readonly remote: ControlRemote;
   readonly exited: Promise<number>;
   /** Streams (accepted TCP/TLS connections not yet handed to a peer) by stream id. */
   readonly streams = new Map<number, StreamEvents>();
@@ -309,7 +313,7 @@ export class WorkerHandle {
     // Idle workers must not hold the process: ref only while connections exist (see `ref`).
     this.worker.unref();
     this.port = port1;
-    this.remote = wrap<WorkerControl>(nodeEndpoint(port1));
+    this.remote = wrap<WorkerControl>(nodeEndpoint(port1)) as unknown as ControlRemote;
     port1.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
   }
@@ -327,7 +331,7 @@ export class WorkerHandle {
   }
 
   /** A control call raced against the worker's exit (comlink alone would leave it pending forever). */
-  async call<T>(fn: (r: Remote<WorkerControl>) => Promise<T>): Promise<T> {
+  async call<T>(fn: (r: ControlRemote) => Promise<T>): Promise<T> {
     if (this.dead) throw new Error(`ringsocket: worker ${this.index} is not running`);
     if (this.pendingCalls++ === 0) this.port.ref();
     try {
@@ -407,7 +411,7 @@ export class PeerPool {
     h.dead = true;
     h.refd = false;
     try {
-      h.remote[releaseProxy]();
+      (h.remote as unknown as Remote<WorkerControl>)[releaseProxy]();
     } catch {
       // the port may already be closed
     }
@@ -470,12 +474,12 @@ export class PeerPool {
    * @internal Bind a listening socket in one worker (waiting for its answer: Godot's listen() is
    * synchronous), then have every other worker accept on it too.
    */
-  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number } {
-    const fail = (code: ErrorCode) => ({ code, serverId: 0, port: 0 });
-    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE);
+  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number; reason: string } {
+    const fail = (code: ErrorCode, reason: string) => ({ code, serverId: 0, port: 0, reason });
+    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE, 'POOL_CLOSED');
     const live = this.#handles.filter((h) => !h.dead);
     const binder = live[0];
-    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE);
+    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE, 'NO_WORKER');
     const serverId = this.#nextServerId++;
     const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
     const cfg: ListenConfig = { port, host };
@@ -488,10 +492,11 @@ export class PeerPool {
       // Given up: should the worker bind it later, it closes it (CMD_UNLISTEN of a listen not bound yet).
       this.push(binder, serverId, CMD_UNLISTEN, 0, null);
       this.flush();
-      return fail(ErrorCode.ERR_CANT_CREATE);
+      return fail(ErrorCode.ERR_CANT_CREATE, 'LISTEN_TIMEOUT');
     }
     const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
-    if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
+    // The worker's errno (EADDRINUSE, EADDRNOTAVAIL, EACCES…) becomes TCPServer.getFailureReason().
+    if (status !== SYNC_OK) return fail(ErrorCode.ERR_CANT_CREATE, listenFailureReason(status));
     const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
     const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
     for (const h of live) {
@@ -500,7 +505,7 @@ export class PeerPool {
       h.updateRef();
     }
     this.#servers.set(serverId, { sink, binder });
-    return { code: ErrorCode.OK, serverId, port: boundPort };
+    return { code: ErrorCode.OK, serverId, port: boundPort, reason: '' };
   }
 
   /**
