@@ -1,7 +1,8 @@
 /**
  * A strict command-line parser: every flag is declared; an unknown flag, a missing value or a value
  * that does not parse is a `UsageError` (exit code 2) naming the flag. `--name value` and
- * `--name=value` are both accepted; a later occurrence of a flag overrides an earlier one.
+ * `--name=value` are both accepted; a later occurrence of a flag overrides an earlier one, except for
+ * flags declared `repeat` (every occurrence is kept, in order: a `string[]`).
  *
  * Value kinds:
  * - `string`: any text.
@@ -29,12 +30,14 @@ export interface FlagSpec {
   max?: number;
   /** Accepted values for `string` flags. */
   choices?: readonly string[];
+  /** Every occurrence is kept (`--threshold a --threshold b`): the value is an array. */
+  repeat?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
 
 /** Parsed values: strings for `string`, booleans for `bool`, numbers (ms for durations) otherwise. */
-export type FlagValues = Record<string, string | number | boolean | undefined>;
+export type FlagValues = Record<string, string | number | boolean | (string | number | boolean)[] | undefined>;
 
 export interface Parsed {
   flags: FlagValues;
@@ -113,6 +116,7 @@ export function parseArgs(argv: readonly string[], specs: FlagSpecs, command: st
   if (argv.includes('--help') || argv.includes('-h')) return { flags: {}, positionals: [], help: true };
   // Raw values first (the last occurrence wins), parsed at the end: an overridden value is never checked.
   const raw = new Map<string, string | true>();
+  const repeated = new Map<string, string[]>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -130,7 +134,11 @@ export function parseArgs(argv: readonly string[], specs: FlagSpecs, command: st
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (spec === undefined) throw new UsageError(`unknown flag --${name} (see ringsocket ${command} --help)`);
     raw.delete(name); // keep insertion order = order of the last occurrences
-    if (eq >= 0) {
+    if (spec.repeat === true) {
+      const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) throw new UsageError(`missing value for --${name}`);
+      repeated.set(name, [...(repeated.get(name) ?? []), v]);
+    } else if (eq >= 0) {
       const v = a.slice(eq + 1);
       if (v === '' && spec.kind !== 'string') throw new UsageError(`missing value for --${name}`);
       raw.set(name, v);
@@ -145,6 +153,7 @@ export function parseArgs(argv: readonly string[], specs: FlagSpecs, command: st
   }
   const flags: FlagValues = {};
   for (const [name, v] of raw) flags[name] = v === true ? true : parseValue(name, v, specs[name]!);
+  for (const [name, vs] of repeated) flags[name] = vs.map((v) => parseValue(name, v, specs[name]!));
   return { flags, positionals, help: false };
 }
 
@@ -167,6 +176,12 @@ export function str(v: FlagValues, name: string): string | undefined {
 export function num(v: FlagValues, name: string): number | undefined {
   const x = v[name];
   return typeof x === 'number' ? x : undefined;
+}
+
+/** Every value of a `repeat` flag ([] when absent). */
+export function list(v: FlagValues, name: string): string[] {
+  const x = v[name];
+  return Array.isArray(x) ? x.map(String) : [];
 }
 
 export function bool(v: FlagValues, name: string): boolean {

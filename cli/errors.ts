@@ -8,6 +8,7 @@
  * | 1 | runtime failure (unexpected error, output file not writable, a demo that failed) |
  * | 2 | usage error (unknown flag, missing or malformed value, conflicting flags, bad URL) |
  * | 3 | cannot connect: `load` opened no connection at all (refused, unreachable, DNS, timeout, TLS, or the handshake refused with an HTTP error), `serve` could not listen |
+ * | 4 | `load`: a `--threshold` was breached (checked before the errors: a breach wins) |
  * | 5 | `load` ran but saw errors (failed or dropped connections, unanswered or mismatched echoes) |
  * | 130 | interrupted twice (second SIGINT/SIGTERM while stopping) |
  */
@@ -16,6 +17,7 @@ export const EXIT = {
   RUNTIME: 1,
   USAGE: 2,
   NETWORK: 3,
+  THRESHOLD: 4,
   LOAD_ERRORS: 5,
   INTERRUPTED: 130,
 } as const;

@@ -54,9 +54,10 @@ async function run(argv: string[]): Promise<number> {
 const argv = process.argv.slice(2);
 let finished = false;
 // A pending promise does not hold the event loop: if nothing else does, Node exits (with code 0) in
-// the middle of the command. Never let that pass silently.
-process.on('exit', () => {
-  if (finished) return;
+// the middle of the command. Never let that pass silently. An explicit process.exit(code) with a code
+// (a second SIGINT: 130) is not that case: leave its code alone.
+process.on('exit', (code) => {
+  if (finished || code !== 0) return;
   process.stderr.write(`ringsocket: internal error: the event loop ended before the command finished (while ${stage})\n`);
   process.exitCode = EXIT.RUNTIME;
 });

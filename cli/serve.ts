@@ -48,9 +48,21 @@ Flags:
 ${flagsHelp(SERVE_FLAGS)}
 
 Exit codes: 0 stopped by SIGINT/SIGTERM · 1 runtime failure · 2 usage error · 3 cannot listen (port in
-use, address not local) · 130 second signal while stopping
+use, address not local…: the message names the errno) · 130 second signal while stopping
 
 Example: ringsocket serve --port 8080 --mode echo --threads 1`;
+
+/** What a listen failure reason (TCPServer.getFailureReason()) means, in the error message. */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'port in use',
+  EADDRNOTAVAIL: 'address not local to this machine',
+  EACCES: 'permission denied: a port below 1024 needs privileges',
+  EPERM: 'operation not permitted',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'host name lookup failed',
+  EAFNOSUPPORT: 'address family not supported',
+  LISTEN_TIMEOUT: 'the I/O worker did not answer in time',
+};
 
 interface RunningServer {
   readonly url: string;
@@ -169,13 +181,23 @@ function readPem(path: string, flag: string): string {
   }
 }
 
-/** `ringsocket serve …`: resolves with the exit code once the server stopped. */
-export async function serveCommand(argv: readonly string[]): Promise<number> {
+interface ServeConfig {
+  tlsPems: { key: string; cert: string } | null;
+  host: string;
+  protocols: string[];
+  mode: string;
+  port: number;
+  threads: number | undefined;
+  maxMessage: number;
+  tickMs: number;
+  intervalMs: number;
+  quiet: boolean;
+}
+
+/** The checked flags (throws UsageError), or null for --help. */
+function serveConfig(argv: readonly string[]): ServeConfig | null {
   const { flags, positionals, help } = parseArgs(argv, SERVE_FLAGS, 'serve');
-  if (help) {
-    process.stdout.write(SERVE_USAGE + '\n');
-    return EXIT.OK;
-  }
+  if (help) return null;
   if (positionals.length !== 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (serve takes flags only)`);
   const keyPath = str(flags, 'tls-key');
   const certPath = str(flags, 'tls-cert');
@@ -193,83 +215,87 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   if (host.trim() === '') throw new UsageError('--host must not be empty');
   const protocols = (str(flags, 'protocols') ?? 'chat').split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (protocols.some((p) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p))) throw new UsageError(`--protocols: not a list of tokens: ${str(flags, 'protocols')}`);
-  const mode = str(flags, 'mode') ?? 'echo';
-  const port = num(flags, 'port') ?? 8080;
-  const threads = num(flags, 'threads');
-  const maxMessage = num(flags, 'max-message') ?? 65535;
-  const tickMs = num(flags, 'tick-ms') ?? 1;
-  const intervalMs = num(flags, 'interval') ?? 1000;
-  const quiet = bool(flags, 'quiet');
+  return {
+    tlsPems,
+    host,
+    protocols,
+    mode: str(flags, 'mode') ?? 'echo',
+    port: num(flags, 'port') ?? 8080,
+    threads: num(flags, 'threads'),
+    maxMessage: num(flags, 'max-message') ?? 65535,
+    tickMs: num(flags, 'tick-ms') ?? 1,
+    intervalMs: num(flags, 'interval') ?? 1000,
+    quiet: bool(flags, 'quiet'),
+  };
+}
 
-  const pool = new PeerPool(threads !== undefined ? { threads } : {});
-  let dropped = 0;
-  let server: RunningServer;
+/** Listen with the echo or broadcast loop; a listen failure becomes exit 3 naming the errno. */
+async function startServer(c: ServeConfig, pool: PeerPool, onDrop: () => void): Promise<RunningServer> {
+  const { port, host, tlsPems, protocols, maxMessage, tickMs } = c;
   try {
-    if (mode === 'echo') {
-      server = startEchoServer({
-        port,
-        host,
-        pool,
-        ...(tlsPems !== null ? { tls: tlsPems } : {}),
-        tickMs,
-        supportedProtocols: protocols,
-        inboundBufferSize: maxMessage,
-        outboundBufferSize: Math.max(65535, maxMessage),
-        stopTimeoutMs: 3000,
-      });
-    } else {
-      server = startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool }, () => dropped++);
-    }
+    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool }, onDrop);
+    return startEchoServer({
+      port,
+      host,
+      pool,
+      ...(tlsPems !== null ? { tls: tlsPems } : {}),
+      tickMs,
+      supportedProtocols: protocols,
+      inboundBufferSize: maxMessage,
+      outboundBufferSize: Math.max(65535, maxMessage),
+      stopTimeoutMs: 3000,
+    });
   } catch (err) {
     await holdingLoop(pool.close());
-    const why = err instanceof Error ? (/: (ERR_\w+)$/.exec(err.message)?.[1] ?? err.message) : String(err);
-    throw new CliError(`cannot listen on ${host}:${port}: ${why}${why === 'ERR_CANT_CREATE' ? ' (port in use or address not local)' : ''}`, EXIT.NETWORK);
+    // listenOrThrow's message ends with "ERR_CANT_CREATE (EADDRINUSE)": the errno says why.
+    const m = err instanceof Error ? /: (ERR_\w+) \((\w+)\)$/.exec(err.message) : null;
+    const why = m !== null ? m[2]! : err instanceof Error ? err.message : String(err);
+    const hint = LISTEN_HINTS[why];
+    throw new CliError(`cannot listen on ${host}:${port}: ${why}${hint !== undefined ? ` (${hint})` : ''}`, EXIT.NETWORK);
   }
+}
 
-  // ---- counters ----
-  const status = new StatusLine(process.stderr, { quiet, plainEveryMs: 0 });
+/** The counters line on stderr every --interval, from the workers' stats. Returns its timer. */
+function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, status: StatusLine, dropped: () => number): NodeJS.Timeout {
   let lastIn = 0;
   let lastOut = 0;
   let lastT = performance.now();
   let lastLine = '';
   let statsBusy = false;
-  const counters = setInterval(() => {
+  const onStats = (stats: { messagesIn: number; messagesOut: number }[]): void => {
+    statsBusy = false;
+    let inn = 0;
+    let out = 0;
+    for (const s of stats) {
+      inn += s.messagesIn;
+      out += s.messagesOut;
+    }
+    const now = performance.now();
+    const dt = (now - lastT) / 1000;
+    const rin = dt > 0 ? (inn - lastIn) / dt : 0;
+    const rout = dt > 0 ? (out - lastOut) / dt : 0;
+    const changed = inn !== lastIn || out !== lastOut;
+    lastIn = inn;
+    lastOut = out;
+    lastT = now;
+    const line =
+      `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
+      `(total in ${int(inn)}, out ${int(out)}${c.mode === 'broadcast' ? `, dropped ${int(dropped())}` : ''})`;
+    const key = `${server.peers} ${inn} ${out}`;
+    if (status.isTTY || changed || server.peers !== 0 || key !== lastLine) status.update(() => line, true);
+    lastLine = key;
+  };
+  const timer = setInterval(() => {
     if (statsBusy) return;
     statsBusy = true;
-    pool.stats().then(
-      (stats) => {
-        statsBusy = false;
-        let inn = 0;
-        let out = 0;
-        for (const s of stats) {
-          inn += s.messagesIn;
-          out += s.messagesOut;
-        }
-        const now = performance.now();
-        const dt = (now - lastT) / 1000;
-        const rin = dt > 0 ? (inn - lastIn) / dt : 0;
-        const rout = dt > 0 ? (out - lastOut) / dt : 0;
-        const changed = inn !== lastIn || out !== lastOut;
-        lastIn = inn;
-        lastOut = out;
-        lastT = now;
-        const line =
-          `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
-          `(total in ${int(inn)}, out ${int(out)}${mode === 'broadcast' ? `, dropped ${int(dropped)}` : ''})`;
-        const key = `${server.peers} ${inn} ${out}`;
-        if (status.isTTY || changed || server.peers !== 0 || key !== lastLine) status.update(() => line, true);
-        lastLine = key;
-      },
-      () => {
-        statsBusy = false;
-      },
-    );
-  }, intervalMs);
-  counters.unref();
+    pool.stats().then(onStats, () => (statsBusy = false));
+  }, c.intervalMs);
+  timer.unref();
+  return timer;
+}
 
-  process.stdout.write(`ringsocket serve: ${mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);
-
-  setStage('serving');
+/** Resolve with the exit code once SIGINT/SIGTERM stopped the server; a second signal exits 130 at once. */
+function untilStopped(pool: PeerPool, server: RunningServer, stopCounters: () => void): Promise<number> {
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -278,30 +304,48 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
         process.stderr.write(`ringsocket serve: ${signal} again, exiting without waiting\n`);
         process.exit(EXIT.INTERRUPTED);
       }
-      clearInterval(counters);
-      status.clear();
+      stopCounters();
       setStage('stopping');
       process.stdout.write(`${signal}: closing ${server.peers} peer(s) with 1001\n`);
-      holdingLoop(server.stop().then(() => pool.close()))
-        .then(
-          () => {
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
-            process.stdout.write('ringsocket serve: stopped\n');
-            // If something still holds the event loop, say so rather than hang (this timer does not hold it).
-            setTimeout(() => {
-              process.stderr.write('ringsocket serve: something still holds the event loop after stopping; exiting\n');
-              process.exit(EXIT.RUNTIME);
-            }, 5000).unref();
-            resolve(EXIT.OK);
-          },
-          (err: unknown) => {
-            process.stderr.write(`ringsocket serve: stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
-            resolve(EXIT.RUNTIME);
-          },
-        );
+      holdingLoop(server.stop().then(() => pool.close())).then(
+        () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          process.stdout.write('ringsocket serve: stopped\n');
+          // If something still holds the event loop, say so rather than hang (this timer does not hold it).
+          setTimeout(() => {
+            process.stderr.write('ringsocket serve: something still holds the event loop after stopping; exiting\n');
+            process.exit(EXIT.RUNTIME);
+          }, 5000).unref();
+          resolve(EXIT.OK);
+        },
+        (err: unknown) => {
+          process.stderr.write(`ringsocket serve: stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          resolve(EXIT.RUNTIME);
+        },
+      );
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+  });
+}
+
+/** `ringsocket serve …`: resolves with the exit code once the server stopped. */
+export async function serveCommand(argv: readonly string[]): Promise<number> {
+  const c = serveConfig(argv);
+  if (c === null) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return EXIT.OK;
+  }
+  const pool = new PeerPool(c.threads !== undefined ? { threads: c.threads } : {});
+  let dropped = 0;
+  const server = await startServer(c, pool, () => dropped++);
+  const status = new StatusLine(process.stderr, { quiet: c.quiet, plainEveryMs: 0 });
+  const counters = startCounters(c, pool, server, status, () => dropped);
+  process.stdout.write(`ringsocket serve: ${c.mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);
+  setStage('serving');
+  return untilStopped(pool, server, () => {
+    clearInterval(counters);
+    status.clear();
   });
 }

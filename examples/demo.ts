@@ -25,7 +25,8 @@ import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ErrorCode, PeerPool, State, WebSocketPeer } from '../src/index.js';
-import { argInt, argValue, isMain } from '../bench/common.js';
+import { argInt, argValue } from './argv.js';
+import { isMain } from './listen.js';
 
 const PAYLOAD_BYTES = 64;
 /** Lateness and RTT samples start after this much of each run. */
@@ -253,11 +254,13 @@ async function runLoop(driver: Driver, url: string, clients: number, seconds: nu
       const after = performance.now();
       if (after >= nextStatus) {
         const l = latenessOf(late);
+        // No lateness sample before the warm-up ends: say so rather than print NaN.
+        const lateness = late.length === 0 ? 'tick lateness: warming up, not counted yet' : `tick lateness p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  max ${l.max.toFixed(2)} ms`;
         console.log(
           `  [${driver.name.padEnd(10)}] ${Math.round((after - start) / 1000)
             .toString()
             .padStart(3)} s  in ${String(secIn).padStart(5)}/s  out ${String(secOut).padStart(5)}/s  ` +
-            `tick lateness p50 ${l.p50.toFixed(2)} ms  p99 ${l.p99.toFixed(2)} ms  max ${l.max.toFixed(2)} ms  missed ${missed}`,
+            `${lateness}  missed ${missed}`,
         );
         secIn = 0;
         secOut = 0;
@@ -318,6 +321,19 @@ function printSideBySide(results: LoopResult[]): void {
   for (const [k, f] of rows) console.log(k.padEnd(w0) + results.map((r, i) => f(r).padStart(cols[i]!)).join(''));
 }
 
+/** The demo's last line: one plain sentence saying what the user just saw. */
+export function whatYouSaw(results: LoopResult[], clients: number, workMs: number, totalSeconds: number): string {
+  const [rs, ws] = results as [LoopResult, LoopResult];
+  const ratio = rs.netBusyMsPerSec > 0 ? ws.netBusyMsPerSec / rs.netBusyMsPerSec : NaN;
+  const cmp = !Number.isFinite(ratio) ? '' : ratio >= 1 ? ` (${ratio.toFixed(1)}× less)` : ` (${(1 / ratio).toFixed(1)}× more)`;
+  return (
+    `What you saw (${totalSeconds.toFixed(0)} s): with ${clients} clients and ${workMs} ms of game work per tick, networking took ` +
+    `${rs.netBusyMsPerSec.toFixed(0)} ms of each second of the main thread with ringsocket against ${ws.netBusyMsPerSec.toFixed(0)} ms with ws${cmp}, ` +
+    `and the ticks ran late by ${rs.lateness.p99.toFixed(1)} ms at p99 with ringsocket against ${ws.lateness.p99.toFixed(1)} ms with ws ` +
+    `(${rs.missed} against ${ws.missed} tick slots missed).`
+  );
+}
+
 /** Run the demo (what `npm start` and `ringsocket demo` do). Flags: --clients --seconds --work --hz --size --per-tick. */
 export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<void> {
   const clients = argInt(argv, 'clients', 400);
@@ -330,6 +346,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
     `ringsocket demo: ${clients} clients, ${perTick} × ${size} B message(s) each per tick, ${hz} Hz loop with ${workMs} ms of simulated work per tick, ` +
       `${seconds} s per implementation; echo server in a child process; load average ${loadavg()[0]!.toFixed(2)}`,
   );
+  const t0 = performance.now();
   const { child, url } = await startEchoServer();
   const results: LoopResult[] = [];
   try {
@@ -345,6 +362,7 @@ export async function runDemo(argv: string[] = process.argv.slice(2)): Promise<v
       `load average ${loadavg()[0]!.toFixed(2)}):`,
   );
   printSideBySide(results);
+  console.log(`\n${whatYouSaw(results, clients, workMs, (performance.now() - t0) / 1000)}`);
   // If anything still held the event loop, say so instead of hanging (this timer does not hold it).
   setTimeout(() => {
     console.log('demo: something still holds the event loop after cleanup; exiting');

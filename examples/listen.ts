@@ -34,7 +34,7 @@ export function listenOrThrow(options: ListenOptions, name: string): Listening {
   const err = server.listen(options.port ?? 8080, host);
   if (err !== ErrorCode.OK) {
     if (ownPool) void pool.close();
-    throw new Error(`${name}: listen(${options.port ?? 8080}, ${host}) failed: ${ErrorCode[err]}`);
+    throw new Error(`${name}: listen(${options.port ?? 8080}, ${host}) failed: ${ErrorCode[err]} (${server.getFailureReason() || 'no reason'})`);
   }
   const port = server.getLocalPort();
   const shownHost = host === '*' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;

@@ -146,6 +146,7 @@ export class TCPServer {
       return events;
     },
   };
+  #failureReason = '';
 
   constructor(options: TCPServerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -156,7 +157,8 @@ export class TCPServer {
    * Godot `listen(port, bind_address = "*")`. Port 0 picks a free port (see `getLocalPort`). "*" listens
    * on every IPv6 and IPv4 address.
    * @returns OK; ERR_ALREADY_IN_USE when already listening; ERR_INVALID_PARAMETER for a bad port or
-   *   address; ERR_CANT_CREATE when the bind fails (port taken, address not local, pool closed).
+   *   address; ERR_CANT_CREATE when the bind fails (port taken, address not local, pool closed):
+   *   `getFailureReason()` then says which.
    */
   listen(port: number, bindAddress = '*'): ErrorCode {
     if (this.#id !== 0) return ErrorCode.ERR_ALREADY_IN_USE;
@@ -164,11 +166,22 @@ export class TCPServer {
     if (typeof bindAddress !== 'string' || bindAddress === '') return ErrorCode.ERR_INVALID_PARAMETER;
     const engine = poolEngine(this.#pool ?? getDefaultPool());
     const r = engine.listenServer(this.#sink, port, bindAddress);
+    this.#failureReason = r.reason;
     if (r.code !== ErrorCode.OK) return r.code;
     this.#engine = engine;
     this.#id = r.serverId;
     this.#port = r.port;
     return ErrorCode.OK;
+  }
+
+  /**
+   * Why the last `listen()` failed ("" after a success; a ringsocket extra, like
+   * `WebSocketPeer.getFailureReason()`): the errno of the bind (`EADDRINUSE` port in use, `EADDRNOTAVAIL`
+   * address not local, `EACCES` privileged port, `ENOTFOUND` unknown host name…), `LISTEN_TIMEOUT` (no
+   * answer from the worker in time), `POOL_CLOSED`, or `LISTEN_FAILED` (another error).
+   */
+  getFailureReason(): string {
+    return this.#failureReason;
   }
 
   /** Godot `is_listening()`. */

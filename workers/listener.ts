@@ -18,9 +18,8 @@ import {
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
   CTL_SYNC_STATUS,
-  SYNC_ERR_IN_USE,
-  SYNC_ERR_OTHER,
   SYNC_OK,
+  listenFailureStatus,
 } from '../src/protocol/layout.js';
 import { EV_INCOMING, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol/records.js';
 import { encodeJson, decodeJson, type AcceptConfig, type IncomingInfo, type ListenConfig } from '../src/protocol/control.js';
@@ -100,7 +99,7 @@ export class ServerSide {
         }
         this.#binding.delete(serverId);
         this.#abandoned.delete(serverId);
-        this.#reply(serverId, err.code === 'EADDRINUSE' ? SYNC_ERR_IN_USE : SYNC_ERR_OTHER, 0, -1);
+        this.#reply(serverId, listenFailureStatus(err.code), 0, -1);
       };
       server.once('error', onError);
       server.listen({ port: cfg.port, host, backlog: 511, exclusive: true }, () => {

@@ -3,7 +3,7 @@
  * holding the process), slots, the drain of every inbound ring into the connection engines, the
  * doorbells rung once per burst, `waitForActivity`, and the listening servers.
  */
-import { releaseProxy } from 'comlink/dist/esm/comlink.mjs';
+import { releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import {
   CTL_INBOUND_BLOCKED,
   CTL_SYNC_FD,
@@ -11,8 +11,8 @@ import {
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
   CTL_SYNC_STATUS,
-  SYNC_ERR_IN_USE,
   SYNC_OK,
+  listenFailureReason,
   WAKE_INT32S,
   SLOT_FIELDS,
 } from '../protocol/layout.js';
@@ -30,7 +30,7 @@ import {
   EV_STREAM_STATUS,
   KIND_MASK,
 } from '../protocol/records.js';
-import { decodeJson, encodeJson, type CloseInfo, type IncomingInfo, type ListenConfig, type OpenInfo, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
+import { decodeJson, encodeJson, type CloseInfo, type IncomingInfo, type ListenConfig, type OpenInfo, type WorkerControl, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
 import type { PeerEndpoint } from '../peer-endpoint.js';
 import { ErrorCode } from '../enums.js';
 import type { ServerSink, WorkerLink } from './link.js';
@@ -121,7 +121,7 @@ export class PoolEngine {
   #onExit(h: WorkerHandle): void {
     if (h.dead) return;
     try {
-      h.remote[releaseProxy]();
+      (h.remote as unknown as Remote<WorkerControl>)[releaseProxy]();
     } catch {
       // the port may already be closed
     }
@@ -186,12 +186,12 @@ export class PoolEngine {
    * Bind a listening socket in one worker (waiting for its answer: Godot's listen() is synchronous),
    * then have every other worker accept on it too.
    */
-  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number } {
-    const fail = (code: ErrorCode) => ({ code, serverId: 0, port: 0 });
-    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE);
+  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number; reason: string } {
+    const fail = (code: ErrorCode, reason: string) => ({ code, serverId: 0, port: 0, reason });
+    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE, 'POOL_CLOSED');
     const live = this.#handles.filter((h) => !h.dead);
     const binder = live[0];
-    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE);
+    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE, 'NO_WORKER');
     const serverId = this.#nextServerId++;
     const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
     const cfg: ListenConfig = { port, host };
@@ -204,10 +204,11 @@ export class PoolEngine {
       // Given up: should the worker bind it later, it closes it (CMD_UNLISTEN of a listen not bound yet).
       binder.command(serverId, CMD_UNLISTEN, 0, null);
       this.flush();
-      return fail(ErrorCode.ERR_CANT_CREATE);
+      return fail(ErrorCode.ERR_CANT_CREATE, 'LISTEN_TIMEOUT');
     }
     const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
-    if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
+    // The worker's errno (EADDRINUSE, EADDRNOTAVAIL, EACCES…) becomes TCPServer.getFailureReason().
+    if (status !== SYNC_OK) return fail(ErrorCode.ERR_CANT_CREATE, listenFailureReason(status));
     const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
     const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
     for (const h of live) {
@@ -216,7 +217,7 @@ export class PoolEngine {
       h.updateRef();
     }
     this.#servers.set(serverId, { sink, binder });
-    return { code: ErrorCode.OK, serverId, port: boundPort };
+    return { code: ErrorCode.OK, serverId, port: boundPort, reason: '' };
   }
 
   /**

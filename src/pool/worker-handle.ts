@@ -4,7 +4,7 @@
  * when large, kept in order behind a full ring) and its doorbell.
  */
 import { Worker, type MessagePort, MessageChannel, type ResourceLimits, type WorkerOptions, type TransferListItem } from 'node:worker_threads';
-import { wrap, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import { wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { CTL_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
 import { ringDoorbell } from '../protocol/doorbell.js';
@@ -61,6 +61,9 @@ interface Overflow {
   bytes: Uint8Array | null;
 }
 
+/** @internal A worker's control object as the main thread calls it (each call answers with a promise). */
+export type ControlRemote = { [K in keyof WorkerControl]: (...args: Parameters<WorkerControl[K]>) => Promise<Awaited<ReturnType<WorkerControl[K]>>> };
+
 /** @internal One I/O worker as the main thread sees it. */
 export class WorkerHandle implements WorkerLink {
   readonly index: number;
@@ -72,7 +75,8 @@ export class WorkerHandle implements WorkerLink {
   /** The connection engines by slot (what `PoolEngine` drains into). */
   readonly endpoints: (PeerEndpoint | undefined)[] = [];
   readonly freeSlots: number[] = [];
-  readonly remote: Remote<WorkerControl>;
+  /** comlink's `Remote<WorkerControl>`, spelled out so that the shipped .d.ts does not import comlink's types. */
+  readonly remote: ControlRemote;
   readonly exited: Promise<number>;
   readonly streams = new Map<number, StreamEvents>();
   readonly tlsContexts = new Set<number>();
@@ -125,7 +129,7 @@ export class WorkerHandle implements WorkerLink {
     // Idle workers must not hold the process: ref only while connections exist (see `updateRef`).
     this.worker.unref();
     this.#port = port1;
-    this.remote = wrap<WorkerControl>(nodeEndpoint(port1));
+    this.remote = wrap<WorkerControl>(nodeEndpoint(port1)) as unknown as ControlRemote;
     port1.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
   }
@@ -151,7 +155,7 @@ export class WorkerHandle implements WorkerLink {
   }
 
   /** A control call raced against the worker's exit (comlink alone would leave it pending forever). */
-  async call<T>(fn: (r: Remote<WorkerControl>) => Promise<T>): Promise<T> {
+  async call<T>(fn: (r: ControlRemote) => Promise<T>): Promise<T> {
     if (this.dead) throw new Error(`ringsocket: worker ${this.index} is not running`);
     if (this.#pendingCalls++ === 0) this.#port.ref();
     try {

@@ -75,6 +75,21 @@ export const WAKE_INT32S = 16;
 export const SYNC_OK = 1;
 export const SYNC_ERR_IN_USE = 2;
 export const SYNC_ERR_OTHER = 3;
+/** A listen that failed with one of these errno codes answers SYNC_ERR_ERRNO_BASE + its index here. */
+export const LISTEN_ERRNOS = ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'EPERM', 'ENOTFOUND', 'EAI_AGAIN', 'EAFNOSUPPORT', 'EINVAL'] as const;
+export const SYNC_ERR_ERRNO_BASE = 16;
+
+/** The CTL_SYNC_STATUS of a failed listen with Node's error `code`. */
+export function listenFailureStatus(code: string | undefined): number {
+  const i = LISTEN_ERRNOS.indexOf(code as (typeof LISTEN_ERRNOS)[number]);
+  return i < 0 ? SYNC_ERR_OTHER : SYNC_ERR_ERRNO_BASE + i;
+}
+
+/** Why a listen failed, from its CTL_SYNC_STATUS: an errno code, or LISTEN_FAILED. */
+export function listenFailureReason(status: number): string {
+  if (status === SYNC_ERR_IN_USE) return 'EADDRINUSE';
+  return LISTEN_ERRNOS[status - SYNC_ERR_ERRNO_BASE] ?? 'LISTEN_FAILED';
+}
 
 /**
  * Per-slot counters (Int32Array, SLOT_FIELDS int32 per connection slot). One writer per field.

@@ -16,6 +16,19 @@ describe('ringsocket demo', () => {
     // The side-by-side summary: a header row with both names, then the rows.
     expect(r.stdout).toMatch(/^\s+ringsocket\s+ws$/m);
     expect(r.stdout).toMatch(/^tick lateness p99\s+[\d.]+ ms\s+[\d.]+ ms$/m);
+    // It ends with one plain sentence saying what was seen: main-thread time and tick lateness of both.
+    const last = lines(r.stdout).at(-1)!;
+    expect(last).toMatch(
+      /^What you saw \(\d+ s\): with 4 clients and 8 ms of game work per tick, networking took \d+ ms of each second of the main thread with ringsocket against \d+ ms with ws( \([\d.]+× (less|more)\))?, and the ticks ran late by [\d.]+ ms at p99 with ringsocket against [\d.]+ ms with ws \(\d+ against \d+ tick slots missed\)\.$/,
+    );
+  });
+
+  it('the first status row, still in the warm-up, says so instead of printing NaN', async () => {
+    // 4 s runs: the first second is warm-up, and the first status row comes at 1 s.
+    const r = await runCli(['demo', '--seconds', '4', '--clients', '4'], 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/NaN/);
+    expect(r.stdout).toMatch(/^ {2}\[ringsocket\] +1 s .*(tick lateness: warming up, not counted yet|tick lateness p50 [\d.]+ ms)/m);
   });
 
   it.each<[string, string[], RegExp]>([

@@ -4,6 +4,7 @@
  * subprotocol: the client's handshake fails), and on SIGTERM/SIGINT closes its peers with 1001 and
  * exits 0 on its own.
  */
+import net from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -152,7 +153,7 @@ describe('serve: errors', () => {
       const r = await runCli(['serve', '--port', String(other.port), '--threads', '1']);
       expect(r.code).toBe(3);
       expect(r.stdout).toBe('');
-      expect(lines(r.stderr)).toEqual([`ringsocket serve: cannot listen on 127.0.0.1:${other.port}: ERR_CANT_CREATE (port in use or address not local)`]);
+      expect(lines(r.stderr)).toEqual([`ringsocket serve: cannot listen on 127.0.0.1:${other.port}: EADDRINUSE (port in use)`]);
     } finally {
       await other.close();
     }
@@ -164,5 +165,37 @@ describe('serve: errors', () => {
     const r = await runCli(['serve', '--port', '0', '--tls-key', junk, '--tls-cert', junk]);
     expect(r.code).toBe(2);
     expect(lines(r.stderr)).toEqual([expect.stringMatching(/^ringsocket serve: --tls-key\/--tls-cert: not a usable key and certificate: /)]);
+  });
+});
+
+describe('serve: why it cannot listen, and a second interrupt', () => {
+  it('an address that is not local: exit 3 naming EADDRNOTAVAIL (not "port in use")', async () => {
+    // 192.0.2.1 (TEST-NET-1, RFC 5737) is on no interface here: bind() fails at once, nothing is sent.
+    const r = await runCli(['serve', '--port', '0', '--host', '192.0.2.1', '--threads', '1']);
+    expect(r.code).toBe(3);
+    expect(lines(r.stderr)).toEqual(['ringsocket serve: cannot listen on 192.0.2.1:0: EADDRNOTAVAIL (address not local to this machine)']);
+  });
+
+  it('a second SIGINT while stopping exits 130 at once', async () => {
+    const proc = startCli(['serve', '--port', '0', '--threads', '1', '--quiet']);
+    const url = (await proc.waitForStdout(/listening on (ws:\/\/\S+)/))[1]!;
+    // A client that completes the upgrade and then never answers the close: stopping waits for it (3 s).
+    const { port } = new URL(url);
+    const sock = net.connect(Number(port), '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n`);
+    await once(sock, 'data');
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      proc.child.kill('SIGINT');
+      await proc.waitForStdout(/closing 1 peer\(s\) with 1001/);
+      proc.child.kill('SIGINT');
+      const r = await proc.wait(10_000);
+      expect(r.code).toBe(130);
+      expect(r.stderr).toMatch(/SIGINT again, exiting without waiting/);
+      expect(r.stderr).not.toMatch(/internal error/);
+    } finally {
+      sock.destroy();
+    }
   });
 });

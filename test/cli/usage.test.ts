@@ -39,7 +39,7 @@ describe('ringsocket (no command, help, version)', () => {
   });
 
   it.each([
-    ['load', ['--connections', '--rate', '--flood', '--size', '--duration', '--ramp', '--warmup', '--text', '--json', '--histogram', '--threads', '--poll', '--send-tick']],
+    ['load', ['--connections', '--rate', '--flood', '--size', '--duration', '--ramp', '--warmup', '--text', '--json', '--histogram', '--threads', '--io-threads', '--fanout', '--threshold', '--poll', '--send-tick']],
     ['serve', ['--port', '--host', '--tls-key', '--tls-cert', '--mode', '--threads', '--protocols', '--max-message']],
     ['demo', ['--clients', '--seconds', '--work', '--hz', '--size', '--per-tick']],
   ])('%s --help lists its flags and exit codes, exits 0', async (cmd, flags) => {
@@ -79,6 +79,14 @@ describe('usage errors: exit 2, one line on stderr naming the problem', () => {
     ['two urls', ['load', URL_, URL_], /unexpected argument/],
     ['http url', ['load', 'http://127.0.0.1:9/'], /must be ws:\/\/ or wss:\/\//],
     ['unparseable url', ['load', 'ws://[nope'], /not a URL/],
+    // A bare word is not taken as a host name to look up (that was a DNS lookup and exit 3).
+    ['a bare word as url', ['load', 'notaurl'], /not a URL: "notaurl" \(expected ws:\/\/host:port/],
+    ['bad --threshold', ['load', URL_, '--threshold', 'p99 under 5ms'], /--threshold: not "metric op value"/],
+    ['unknown --threshold metric', ['load', URL_, '--threshold', 'p42<5ms'], /unknown metric "p42"/],
+    ['--threshold latency unit', ['load', URL_, '--threshold', 'p99<5kg'], /a latency takes ms, us or s/],
+    ['--threshold without a value', ['load', URL_, '--threshold'], /missing value for --threshold/],
+    ['--fanout with --flood', ['load', URL_, '--fanout', '--flood', '2'], /--fanout measures an open-loop publish rate/],
+    ['more threads than connections', ['load', URL_, '--threads', '4', '--connections', '2'], /--threads 4 needs at least as many --connections/],
     ['bad --poll', ['load', URL_, '--poll', 'often'], /--poll: not "spin" or a duration/],
     ['--ca with ws://', ['load', URL_, '--ca', 'x.pem'], /--ca and --insecure apply to wss:\/\/ URLs only/],
     ['bad protocol token', ['load', URL_, '--protocols', 'a b'], /--protocols: not a list of tokens/],
@@ -98,6 +106,18 @@ describe('usage errors: exit 2, one line on stderr naming the problem', () => {
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(new RegExp(`^ringsocket ${argv[0]}: `));
     expect(err[0]).toMatch(message);
+  });
+
+  it('load notaurl exits 2 at once: no DNS lookup, no worker started', async () => {
+    const t0 = Date.now();
+    const r = await runCli(['load', 'notaurl']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    // host:port without a scheme is still taken (as ws://host:port).
+    const ok = await runCli(['load', '127.0.0.1:9', '--duration', '100ms', '--connections', '1', '--quiet', '--connect-timeout', '2s']);
+    expect(ok.code).toBe(3); // refused: it did try to connect
+    expect(ok.stderr).toMatch(/cannot connect to ws:\/\/127\.0\.0\.1:9\/: ECONNREFUSED/);
+    expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
   it('a later flag overrides an earlier one, and --name=value works', async () => {

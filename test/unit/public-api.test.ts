@@ -52,7 +52,7 @@ type WebSocketPeerMembers =
   | 'getRequestedUrl'
   | 'getSelectedProtocol'
   | 'setNoDelay';
-type TCPServerMembers = 'listen' | 'isListening' | 'getLocalPort' | 'isConnectionAvailable' | 'takeConnection' | 'stop';
+type TCPServerMembers = 'listen' | 'getFailureReason' | 'isListening' | 'getLocalPort' | 'isConnectionAvailable' | 'takeConnection' | 'stop';
 type StreamPeerTCPMembers = 'getStatus' | 'getConnectedHost' | 'getConnectedPort' | 'poll' | 'setNoDelay' | 'disconnectFromHost';
 type StreamPeerTLSMembers = 'acceptStream' | 'poll' | 'getStatus' | 'disconnectFromStream';
 type TLSOptionsMembers = 'mode' | 'trustedChain' | 'commonNameOverride' | 'key' | 'certificate' | 'isServer' | 'isUnsafe';
@@ -75,7 +75,7 @@ describe('public API', () => {
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
     expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'stats', 'close'].sort());
-    expect(own(root.TCPServer)).toEqual(['listen', 'isListening', 'getLocalPort', 'isConnectionAvailable', 'takeConnection', 'stop'].sort());
+    expect(own(root.TCPServer)).toEqual(['listen', 'getFailureReason', 'isListening', 'getLocalPort', 'isConnectionAvailable', 'takeConnection', 'stop'].sort());
     expect(own(root.StreamPeerTCP)).toEqual(['getStatus', 'getConnectedHost', 'getConnectedPort', 'poll', 'setNoDelay', 'disconnectFromHost'].sort());
     expect(own(root.StreamPeerTLS)).toEqual(['acceptStream', 'poll', 'getStatus', 'disconnectFromStream'].sort());
   });
