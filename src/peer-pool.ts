@@ -534,7 +534,8 @@ export class PeerPool {
    * if there is one, else in the replacement (`#serversGained`); with no replacement coming it is lost.
    */
   #serversLost(dead: WorkerHandle, respawn: boolean): void {
-    const survivor = this.#handles.find((x) => !x.dead && x.ready);
+    // (Not while the pool closes: its servers are lost with their workers.)
+    const survivor = this.#closed ? undefined : this.#handles.find((x) => !x.dead && x.ready);
     for (const [id, s] of [...this.#servers]) {
       s.bound.delete(dead);
       s.binding.delete(dead);
