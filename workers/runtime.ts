@@ -34,7 +34,6 @@ import {
   CMD_CONNECT,
   CMD_HEARTBEAT,
   CMD_LISTEN,
-  CMD_LISTEN_FD,
   CMD_NO_DELAY,
   CMD_SEND_BINARY,
   CMD_SEND_TEXT,
@@ -193,9 +192,6 @@ export class WorkerRuntime {
         }
         case CMD_LISTEN:
           this.server.listen(slot, c.viewPayload());
-          break;
-        case CMD_LISTEN_FD:
-          this.server.listenFd(slot, c.aux);
           break;
         case CMD_UNLISTEN:
           this.server.unlisten(slot);
