@@ -481,11 +481,19 @@ export class PeerPool {
     if (status !== SYNC_OK) return fail(status === SYNC_ERR_IN_USE ? ErrorCode.ERR_CANT_CREATE : ErrorCode.ERR_CANT_CREATE);
     const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
     const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
+    const others = live.filter((h) => h !== binder);
+    const seqs = others.map((h) => Atomics.load(h.ctl, CTL_SYNC_SEQ));
     for (const h of live) {
       if (h !== binder) this.push(h, serverId, CMD_LISTEN_FD, fd, null);
       h.listening++;
       h.updateRef();
     }
+    this.flush();
+    // Wait (bounded) until every other worker's event loop has the shared fd registered (its answer to
+    // CMD_LISTEN_FD): a stop() right after listen() must not have the binder close the fd in between,
+    // which makes libuv abort the process (workers/listener.ts listenFd).
+    const deadline = performance.now() + LISTEN_WAIT_MS;
+    for (const [i, h] of others.entries()) awaitReply(h.ctl, serverId, seqs[i]!, Math.max(1, deadline - performance.now()));
     this.#servers.set(serverId, { sink, binder });
     return { code: ErrorCode.OK, serverId, port: boundPort };
   }

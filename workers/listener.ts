@@ -118,9 +118,19 @@ export class ServerSide {
   /** CMD_LISTEN_FD: accept on the binder's socket too. A failure only means this worker does not accept. */
   listenFd(serverId: number, fd: number): void {
     const server = this.#makeServer(serverId);
-    server.on('error', () => this.#servers.delete(serverId));
+    let failed = false;
+    server.on('error', () => {
+      failed = true;
+      this.#servers.delete(serverId);
+    });
     server.listen({ fd });
     this.#servers.set(serverId, { server, binder: false });
+    // Answer (listen() on the main thread waits for it) only once this thread's event loop has registered
+    // the fd with its epoll set: libuv does that in its next poll phase, which has run by the second check
+    // phase from now. Until then the binder must not close the fd: epoll_ctl(ADD) on a closed fd makes
+    // libuv abort() the whole process (seen as a vitest fork dying with SIGABRT under load when a test
+    // stopped a server right after listen()).
+    setImmediate(() => setImmediate(() => this.#reply(serverId, failed ? SYNC_ERR_OTHER : SYNC_OK, 0, -1)));
   }
 
   /** CMD_UNLISTEN: stop accepting for this server; drop its streams not yet handed to a peer. */
