@@ -3,9 +3,10 @@
  * (bench/e2e/main-thread-cost, the acceptance one; connections; hop-latency; client-memory), a summary, then the
  * side-by-side suite (bench/suite: ringsocket, ws, uWS, ws in a worker; S1-S5; ~10 min, --quick ~2).
  *
- * Usage: npm run bench [-- --scope micro|e2e|suite|all] [--quick] [--strict] [main-thread-cost options]
+ * Usage: npm run bench [-- --scope micro|e2e|suite|soak|all] [--quick] [--strict] [main-thread-cost options]
  *   --scope   what to run (default all; the suite with its own flags: npm run bench:suite, see
- *             bench/suite/README.md)
+ *             bench/suite/README.md). `soak` (not part of all: up to 10 min) runs bench/soak/soak with
+ *             its flags: --cycles N --seconds S --concurrency C --kill-every 30s …
  *   --quick   shorter: micro cases ~100 ms, e2e 300,000 messages x 3 reps, the suite's --quick
  *   --strict  exit 1 when the e2e target is missed
  *   --no-json do not write result files
@@ -22,7 +23,12 @@ import { runClientMemory, type ClientMemoryResult } from './e2e/client-memory.js
 
 const argv = process.argv.slice(2);
 const scope = argValue(argv, 'scope') ?? 'all';
-if (scope !== 'micro' && scope !== 'e2e' && scope !== 'suite' && scope !== 'all') throw new TypeError(`--scope must be micro, e2e, suite or all; got ${scope}`);
+if (scope !== 'micro' && scope !== 'e2e' && scope !== 'suite' && scope !== 'soak' && scope !== 'all') throw new TypeError(`--scope must be micro, e2e, suite, soak or all; got ${scope}`);
+if (scope === 'soak') {
+  // Its own process, with --expose-gc (RSS is compared after forced GCs); it forks the server itself.
+  const soak = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(new URL('./soak/soak.js', import.meta.url)), ...argv.filter((a, i) => a !== '--scope' && argv[i - 1] !== '--scope' && !a.startsWith('--scope='))], { stdio: 'inherit' });
+  process.exit(soak.status ?? 1);
+}
 const quick = argValue(argv, 'quick') !== undefined;
 const machine = machineInfo();
 console.log(

@@ -145,6 +145,7 @@ export class TCPServer {
       this.#queue.push(stream);
       return events;
     },
+    lost: () => this.#lost(),
   };
   #failureReason = '';
 
@@ -156,12 +157,17 @@ export class TCPServer {
   /**
    * Godot `listen(port, bind_address = "*")`. Port 0 picks a free port (see `getLocalPort`). "*" listens
    * on every IPv6 and IPv4 address.
-   * @returns OK; ERR_ALREADY_IN_USE when already listening; ERR_INVALID_PARAMETER for a bad port or
+   * @returns OK; ERR_ALREADY_IN_USE when already listening; ERR_BUSY while the server is getting its
+   *   port back after an I/O worker's death (see `isListening`); ERR_INVALID_PARAMETER for a bad port or
    *   address; ERR_CANT_CREATE when the bind fails (port taken, address not local, pool closed):
    *   `getFailureReason()` then says which.
    */
   listen(port: number, bindAddress = '*'): ErrorCode {
-    if (this.#id !== 0) return ErrorCode.ERR_ALREADY_IN_USE;
+    if (this.#id !== 0) {
+      if (this.isListening()) return ErrorCode.ERR_ALREADY_IN_USE;
+      if (this.#id !== 0) return ErrorCode.ERR_BUSY; // being bound again
+      // (isListening() found that the port could not be bound again: the server stopped; listen anew.)
+    }
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return ErrorCode.ERR_INVALID_PARAMETER;
     if (typeof bindAddress !== 'string' || bindAddress === '') return ErrorCode.ERR_INVALID_PARAMETER;
     const engine = poolEngine(this.#pool ?? getDefaultPool());
@@ -184,9 +190,17 @@ export class TCPServer {
     return this.#failureReason;
   }
 
-  /** Godot `is_listening()`. */
+  /**
+   * Godot `is_listening()`: whether a listening socket of this server accepts connections now. After an
+   * I/O worker's death it is false while no worker holds one (the port is being bound again; `listen()`
+   * then returns ERR_BUSY), true again once one does; if the port cannot be bound again (another process
+   * took it) the server has stopped, as after `stop()`.
+   */
   isListening(): boolean {
-    return this.#id !== 0;
+    if (this.#id === 0) return false;
+    const engine = this.#engine!;
+    engine.pump(); // (collects the workers' answers; may stop this server: see #lost)
+    return this.#id !== 0 && engine.serverBound(this.#id);
   }
 
   /** Godot `get_local_port()`: the bound port (0 when not listening). */
@@ -213,6 +227,11 @@ export class TCPServer {
   stop(): void {
     if (this.#id === 0) return;
     this.#engine!.unlistenServer(this.#id);
+    this.#lost();
+  }
+
+  /** The server stopped: by stop(), or by the engine (its port could not be bound again). */
+  #lost(): void {
     for (const s of this.#queue) dropStream(s);
     this.#queue = [];
     this.#id = 0;

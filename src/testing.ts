@@ -13,3 +13,18 @@ export function crashWorker(pool: PeerPool, index: number): Promise<number> {
 export function stallWorker(pool: PeerPool, index: number, ms: number): Promise<void> {
   return poolEngine(pool).stallWorker(index, ms);
 }
+
+/**
+ * Where Node has `reusePort`: `on = false` makes new servers of `pool` listen in one worker, as on Node 20
+ * (to test that mode on any Node). Returns whether new servers get a socket in every worker now.
+ */
+export function setReusePort(pool: PeerPool, on: boolean): boolean {
+  const engine = poolEngine(pool);
+  engine.reusePort = on;
+  return engine.reusePort;
+}
+
+/** Whether new servers of `pool` get a listening socket in every worker (reusePort). */
+export function usesReusePort(pool: PeerPool): boolean {
+  return poolEngine(pool).reusePort;
+}

@@ -2,10 +2,11 @@
  * Server side in a worker: listening sockets, accepted TCP streams waiting to be taken and accepted by
  * the main thread, and their optional TLS handshake.
  *
- * One listening socket per TCPServer, bound by one worker (the binder) and shared by fd with every other
- * worker (`listen({ fd })`): the kernel spreads accepted connections over all of them. Node 20 has no
- * reusePort, dup() or shutdown() for it, and every handle on the shared fd closes the same fd number: so
- * exactly one handle (the binder's) is ever closed; the others are left inert (see ARCHITECTURE.md).
+ * Every listening socket here is this worker's own: bound here, closed here, never shared by fd with
+ * another thread (a handle on a shared fd closes that fd number for every thread when its worker dies
+ * or ends; see ARCHITECTURE.md "Listening sockets"). Where Node has `reusePort` (22.12+ / 23.1+, Linux)
+ * every worker binds its own socket on a server's port and the kernel spreads connections over them;
+ * elsewhere one worker listens for the server.
  *
  * Every accepted stream has a deadline (the pool's handshakeTimeout) from TCP accept to WebSocket OPEN:
  * a stream never taken, taken but never accepted, or a slow (slowloris) handshake is dropped then.
@@ -13,7 +14,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import {
-  CTL_SYNC_FD,
   CTL_SYNC_ID,
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
@@ -21,8 +21,15 @@ import {
   SYNC_OK,
   listenFailureStatus,
 } from '../src/protocol/layout.js';
-import { EV_INCOMING, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol/records.js';
-import { encodeJson, decodeJson, type AcceptConfig, type IncomingInfo, type ListenConfig } from '../src/protocol/control.js';
+import { EV_INCOMING, EV_LISTEN, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol/records.js';
+import {
+  encodeJson,
+  decodeJson,
+  type AcceptConfig,
+  type IncomingInfo,
+  type ListenConfig,
+  type ListenResult,
+} from '../src/protocol/control.js';
 import { StreamPeerTLSStatus } from '../src/enums.js';
 import type { ListenerHost } from './hosts.js';
 import { Connection, kOwner } from './connection.js';
@@ -46,9 +53,8 @@ type TaggedSocket = net.Socket & { [kOwner]?: Stream | Connection };
 
 export class ServerSide {
   readonly #rt: ListenerHost;
-  readonly #servers = new Map<number, { server: net.Server; binder: boolean }>();
-  /** Handles on a shared fd whose server stopped: never closed (see the module comment). */
-  readonly #inert: net.Server[] = [];
+  /** This worker's listening socket per server. */
+  readonly #servers = new Map<number, net.Server>();
   readonly streams = new Map<number, Stream>();
   /**
    * TCP connections not yet upgraded: every stream, and every Connection made from one until its request
@@ -75,79 +81,98 @@ export class ServerSide {
   /** Of those, the ones the main thread gave up waiting for (CMD_UNLISTEN came first): closed once bound. */
   readonly #abandoned = new Set<number>();
 
-  #reply(serverId: number, status: number, port: number, fd: number): void {
+  #reply(serverId: number, status: number, port: number): void {
     const ctl = this.#rt.ctl;
     Atomics.store(ctl, CTL_SYNC_ID, serverId);
     Atomics.store(ctl, CTL_SYNC_STATUS, status);
     Atomics.store(ctl, CTL_SYNC_PORT, port);
-    Atomics.store(ctl, CTL_SYNC_FD, fd);
     Atomics.add(ctl, CTL_SYNC_SEQ, 1);
     Atomics.notify(ctl, CTL_SYNC_SEQ);
   }
 
-  /** CMD_LISTEN: bind, listen, answer through the sync cell. "*" = every interface, IPv6 and IPv4. */
+  /** Answer a CMD_LISTEN: through the sync cell (`listen()` waits for it) or as an EV_LISTEN record. */
+  #answer(serverId: number, cfg: ListenConfig, status: number, port: number): void {
+    if (cfg.sync) {
+      this.#reply(serverId, status, port);
+    } else {
+      const r: ListenResult = { port };
+      this.#rt.pushEvent(serverId, EV_LISTEN, status, encodeJson(r));
+    }
+  }
+
+  /**
+   * CMD_LISTEN: bind and listen; answer as `cfg.sync` says. "*" = every interface, IPv6 and IPv4.
+   * `cfg.reusePort`: SO_REUSEPORT, the pool's other workers bind the same port too. `cfg.probe`: first
+   * check with a plain bind that nobody holds the port (SO_REUSEPORT alone would share it silently
+   * with any other socket of this user that also set it, such as another ringsocket server).
+   */
   listen(serverId: number, payload: Uint8Array): void {
     const cfg = decodeJson<ListenConfig>(payload);
     this.#binding.add(serverId);
-    const tryListen = (host: string, fallback: string | null): void => {
+    const fail = (err: NodeJS.ErrnoException): void => {
+      this.#binding.delete(serverId);
+      this.#abandoned.delete(serverId);
+      this.#answer(serverId, cfg, listenFailureStatus(err.code), 0);
+    };
+    const bind = (host: string, port: number, reusePort: boolean, onError: (err: NodeJS.ErrnoException) => void, onBound: (server: net.Server) => void): void => {
       const server = this.#makeServer(serverId);
-      const onError = (err: NodeJS.ErrnoException): void => {
+      const onErr = (err: NodeJS.ErrnoException): void => {
         server.close();
-        if (fallback !== null && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
-          tryListen(fallback, null);
-          return;
-        }
-        this.#binding.delete(serverId);
-        this.#abandoned.delete(serverId);
-        this.#reply(serverId, listenFailureStatus(err.code), 0, -1);
+        onError(err);
       };
-      server.once('error', onError);
-      server.listen({ port: cfg.port, host, backlog: 511, exclusive: true }, () => {
-        server.removeListener('error', onError);
+      server.once('error', onErr);
+      const opts: net.ListenOptions & { reusePort?: boolean } = { port, host, backlog: 511, exclusive: true };
+      if (reusePort) opts.reusePort = true;
+      server.listen(opts, () => {
+        server.removeListener('error', onErr);
         server.on('error', () => undefined);
-        this.#binding.delete(serverId);
-        if (this.#abandoned.delete(serverId)) {
-          // listen() timed out on the main thread and cancelled: nobody owns this socket.
-          server.close();
-          return;
-        }
-        const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-        this.#servers.set(serverId, { server, binder: true });
-        this.#reply(serverId, SYNC_OK, (server.address() as net.AddressInfo).port, fd);
+        onBound(server);
       });
+    };
+    const bound = (server: net.Server): void => {
+      this.#binding.delete(serverId);
+      if (this.#abandoned.delete(serverId)) {
+        // The main thread gave up on this listen (timed out, or stopped): nobody owns this socket.
+        server.close();
+        return;
+      }
+      const port = (server.address() as net.AddressInfo).port;
+      this.#servers.get(serverId)?.close(); // (none: the pool asks a worker once per server)
+      this.#servers.set(serverId, server);
+      this.#answer(serverId, cfg, SYNC_OK, port);
+    };
+    const tryListen = (host: string, fallback: string | null): void => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        if (fallback !== null && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) tryListen(fallback, null);
+        else fail(err);
+      };
+      if (cfg.reusePort && cfg.probe) {
+        // A plain bind first: it fails if any socket holds the port, SO_REUSEPORT or not. Closed at once
+        // (libuv closes the fd inside close()), then the real bind takes the port it got.
+        bind(host, cfg.port, false, onError, (probe) => {
+          const port = (probe.address() as net.AddressInfo).port;
+          probe.close();
+          bind(host, port, true, fail, bound);
+        });
+      } else {
+        bind(host, cfg.port, cfg.reusePort, onError, bound);
+      }
     };
     if (cfg.host === '*') tryListen('::', '0.0.0.0');
     else tryListen(cfg.host, null);
   }
 
-  /** CMD_LISTEN_FD: accept on the binder's socket too. A failure only means this worker does not accept. */
-  listenFd(serverId: number, fd: number): void {
-    const server = this.#makeServer(serverId);
-    server.on('error', () => this.#servers.delete(serverId));
-    server.listen({ fd });
-    this.#servers.set(serverId, { server, binder: false });
-  }
-
   /** CMD_UNLISTEN: stop accepting for this server; drop its streams not yet handed to a peer. */
   unlisten(serverId: number): void {
-    const s = this.#servers.get(serverId);
-    if (s === undefined && this.#binding.has(serverId)) this.#abandoned.add(serverId);
-    if (s !== undefined) {
+    // A bind under way: close its socket once bound.
+    if (this.#binding.has(serverId)) this.#abandoned.add(serverId);
+    const server = this.#servers.get(serverId);
+    if (server !== undefined) {
       this.#servers.delete(serverId);
-      s.server.removeAllListeners('connection');
-      if (s.binder) {
-        // libuv closes the fd inside uv_close, so the port is free when close() returns: answer now
-        // (TCPServer.stop() waits for it, as Godot's stop() is synchronous).
-        s.server.close();
-        this.#reply(serverId, SYNC_OK, 0, -1);
-      } else {
-        // Closing this handle would close the shared fd number a second time (it may already belong
-        // to another socket by then). Keep it inert: any straggler accepted before the binder's close
-        // is dropped, and it does not hold the event loop.
-        s.server.on('connection', (socket: net.Socket) => socket.destroy());
-        s.server.unref();
-        this.#inert.push(s.server);
-      }
+      // libuv closes the fd inside uv_close, so the port is free when close() returns: answer now
+      // (TCPServer.stop() waits for it, as Godot's stop() is synchronous).
+      server.close();
+      this.#reply(serverId, SYNC_OK, 0);
     }
     for (const st of this.streams.values()) if (st.serverId === serverId) this.closeStream(st.id, false);
   }

@@ -12,7 +12,6 @@ import {
   CMD_CONNECT,
   CMD_HEARTBEAT,
   CMD_LISTEN,
-  CMD_LISTEN_FD,
   CMD_NO_DELAY,
   CMD_SEND_BINARY,
   CMD_SEND_TEXT,
@@ -135,9 +134,6 @@ export class WorkerRuntime implements ListenerHost {
         }
         case CMD_LISTEN:
           this.server.listen(slot, c.viewPayload());
-          break;
-        case CMD_LISTEN_FD:
-          this.server.listenFd(slot, c.aux);
           break;
         case CMD_UNLISTEN:
           this.server.unlisten(slot);

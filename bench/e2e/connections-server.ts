@@ -261,7 +261,7 @@ async function startWs(): Promise<Running> {
  * domain) and asks each for HeapProfiler.collectGarbage. Without it the workers' heaps would be read
  * with their garbage while the main thread's is collected, which would count against ringsocket.
  */
-class WorkerGc {
+export class WorkerGc {
   readonly #session = new inspector.Session();
   readonly #workers: string[] = [];
   readonly #pending = new Map<number, (m: { result?: Record<string, number>; error?: unknown }) => void>();

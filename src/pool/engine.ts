@@ -6,7 +6,6 @@
 import { releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
 import {
   CTL_INBOUND_BLOCKED,
-  CTL_SYNC_FD,
   CTL_SYNC_ID,
   CTL_SYNC_PORT,
   CTL_SYNC_SEQ,
@@ -18,7 +17,6 @@ import {
 } from '../protocol/layout.js';
 import {
   CMD_LISTEN,
-  CMD_LISTEN_FD,
   CMD_STREAM_CLOSE,
   CMD_UNLISTEN,
   EV_CLOSED,
@@ -26,6 +24,7 @@ import {
   EV_MSG_BINARY,
   EV_MSG_TEXT,
   EV_OPEN,
+  EV_LISTEN,
   EV_STREAM_CLOSED,
   EV_STREAM_STATUS,
   KIND_MASK,
@@ -42,6 +41,30 @@ import { WakeWaiter } from '../protocol/wake.js';
 const LISTEN_WAIT_MS = 10_000;
 /** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
 const MAX_BOOT_FAILURES = 3;
+
+/**
+ * Whether every worker can bind a listening socket of its own on one port: Node's `reusePort` (libuv's
+ * UV_TCP_REUSEPORT, from Node 22.12 / 23.1; Node 20 ignores the option), load-balanced by the kernel on
+ * Linux. Elsewhere one worker listens per server (see ARCHITECTURE.md "Listening sockets").
+ */
+function reusePortAvailable(): boolean {
+  if (process.platform !== 'linux') return false;
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** One listening TCPServer as the pool sees it. */
+interface ServerEntry {
+  sink: ServerSink;
+  port: number;
+  host: string;
+  /** Every worker binds a socket of its own on the port (SO_REUSEPORT); otherwise one worker listens. */
+  reusePort: boolean;
+  /** Workers that hold a listening socket of it. */
+  bound: Set<WorkerHandle>;
+  /** Workers asked to bind one whose answer (EV_LISTEN) has not come. */
+  binding: Set<WorkerHandle>;
+}
 
 /**
  * Block until the worker's sync reply for `serverId` (see CTL_SYNC_ID) is in the control block, for at
@@ -139,12 +162,17 @@ export class PoolEngine {
     this.#waiter.interrupt();
     for (const st of h.streams.values()) st.onClosed(true);
     h.streams.clear();
-    if (this.#closed) return;
-    if (!h.ready && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
+    let respawn = !this.#closed;
+    if (respawn && !h.ready && ++this.#bootFailures >= MAX_BOOT_FAILURES) {
       this.#broken = `workers die while starting (${h.lastError || 'no error message'})`;
-      return;
+      respawn = false;
     }
+    // Servers first: one that lost its only socket is bound again in a survivor now, without waiting
+    // for the replacement to boot.
+    this.#serversLost(h, respawn);
+    if (!respawn) return;
     this.#spawn(h.index);
+    this.#serversGained(this.#handles[h.index]!);
   }
 
   /**
@@ -177,14 +205,15 @@ export class PoolEngine {
     return true;
   }
 
-  // ---- servers ------------------------------------------------------------------------------------
+  // ---- servers ----------------------------------------------------------------------------------
 
-  readonly #servers = new Map<number, { sink: ServerSink; binder: WorkerHandle }>();
+  readonly #servers = new Map<number, ServerEntry>();
   #nextServerId = 1;
+  #reusePort = reusePortAvailable();
 
   /**
-   * Bind a listening socket in one worker (waiting for its answer: Godot's listen() is synchronous),
-   * then have every other worker accept on it too.
+   * Bind a listening socket in one worker, waiting for its answer (Godot's listen() is
+   * synchronous); with reusePort, every other worker then binds a socket of its own on the same port.
    */
   listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number; reason: string } {
     const fail = (code: ErrorCode, reason: string) => ({ code, serverId: 0, port: 0, reason });
@@ -194,7 +223,8 @@ export class PoolEngine {
     if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE, 'NO_WORKER');
     const serverId = this.#nextServerId++;
     const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
-    const cfg: ListenConfig = { port, host };
+    const reusePort = this.#reusePort;
+    const cfg: ListenConfig = { port, host, reusePort, probe: reusePort, sync: true };
     binder.command(serverId, CMD_LISTEN, 0, encodeJson(cfg));
     this.flush();
     // Bounded: a worker that is still starting answers within its boot time (300-500 ms on a busy
@@ -210,34 +240,116 @@ export class PoolEngine {
     // The worker's errno (EADDRINUSE, EADDRNOTAVAIL, EACCES…) becomes TCPServer.getFailureReason().
     if (status !== SYNC_OK) return fail(ErrorCode.ERR_CANT_CREATE, listenFailureReason(status));
     const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
-    const fd = Atomics.load(binder.ctl, CTL_SYNC_FD);
-    for (const h of live) {
-      if (h !== binder) h.command(serverId, CMD_LISTEN_FD, fd, null);
-      h.listening++;
-      h.updateRef();
-    }
-    this.#servers.set(serverId, { sink, binder });
+    const s: ServerEntry = { sink, port: boundPort, host, reusePort, bound: new Set([binder]), binding: new Set() };
+    this.#servers.set(serverId, s);
+    if (reusePort) for (const h of live) if (h !== binder) this.#bindIn(serverId, s, h);
+    this.flush();
+    this.#recountListening();
     return { code: ErrorCode.OK, serverId, port: boundPort, reason: '' };
   }
 
+  /** Ask worker `h` to bind a socket of server `s` (answered by EV_LISTEN). */
+  #bindIn(serverId: number, s: ServerEntry, h: WorkerHandle): void {
+    // Probe (a plain bind first) only when no socket of ours holds the port: a stranger may have taken
+    // it, and SO_REUSEPORT alone would share it with a stranger that set it too.
+    const probe = s.reusePort && s.bound.size === 0 && s.binding.size === 0;
+    const cfg: ListenConfig = { port: s.port, host: s.host, reusePort: s.reusePort, probe, sync: false };
+    h.command(serverId, CMD_LISTEN, 0, encodeJson(cfg));
+    s.binding.add(h);
+  }
+
   /**
-   * Stop accepting for `serverId` in every worker. Waits (bounded) for the binder to close the
-   * listening socket, so that no connection is accepted after `TCPServer.stop()` returns.
+   * Worker `dead` is gone, and its listening sockets with it (only its own: no socket is shared between
+   * workers). A server that has none left and none being bound is bound again at once in a survivor
+   * if there is one, else in the replacement (`#serversGained`); with no replacement coming it is lost.
+   */
+  #serversLost(dead: WorkerHandle, respawn: boolean): void {
+    // (Not while the pool closes: its servers are lost with their workers.)
+    const survivor = this.#closed ? undefined : this.#handles.find((x) => !x.dead && x.ready);
+    for (const [id, s] of [...this.#servers]) {
+      s.bound.delete(dead);
+      s.binding.delete(dead);
+      if (s.bound.size !== 0 || s.binding.size !== 0) continue;
+      if (survivor !== undefined) this.#bindIn(id, s, survivor);
+      else if (!respawn) this.#lose(id, s);
+    }
+    this.flush();
+    this.#recountListening();
+  }
+
+  /** Replacement worker `h` started: with reusePort it binds every server; otherwise the ones nobody holds. */
+  #serversGained(h: WorkerHandle): void {
+    for (const [id, s] of this.#servers) {
+      if (s.reusePort || (s.bound.size === 0 && s.binding.size === 0)) this.#bindIn(id, s, h);
+    }
+    this.flush();
+    this.#recountListening();
+  }
+
+  /** EV_LISTEN: a worker's answer to a bind nobody waited for. */
+  #listenAnswer(h: WorkerHandle, serverId: number, status: number): void {
+    const s = this.#servers.get(serverId);
+    // Not ours any more: the server stopped (the worker was told, and closes what it bound late).
+    if (s === undefined || !s.binding.delete(h)) return;
+    if (status === SYNC_OK) s.bound.add(h);
+    if (s.bound.size === 0 && s.binding.size === 0) this.#lose(serverId, s);
+    this.#recountListening();
+  }
+
+  /**
+   * Server `serverId` has no listening socket left and none coming (its port could not be bound again:
+   * another socket took it; or the pool is closed): it stops, as if `stop()` had been called.
+   */
+  #lose(serverId: number, s: ServerEntry): void {
+    this.#servers.delete(serverId);
+    for (const h of this.#handles) if (!h.dead) h.command(serverId, CMD_UNLISTEN, 0, null);
+    this.flush();
+    s.sink.lost();
+  }
+
+  /** `listening` of every worker: the servers it holds or binds a socket for (it refs the worker). */
+  #recountListening(): void {
+    for (const h of this.#handles) {
+      let n = 0;
+      for (const s of this.#servers.values()) if (s.bound.has(h) || s.binding.has(h)) n++;
+      h.listening = n;
+      h.updateRef();
+    }
+  }
+
+  /**
+   * Whether a worker holds a listening socket of `serverId` now (as of the last worker exit
+   * event and `pump()`): false while its port is bound again after a worker's death.
+   */
+  serverBound(serverId: number): boolean {
+    const s = this.#servers.get(serverId);
+    return s !== undefined && s.bound.size !== 0;
+  }
+
+  /**
+   * Stop accepting for `serverId` in every worker. Waits (bounded) for each worker that holds
+   * a socket of it to close it, so that the port is free and nothing is accepted after
+   * `TCPServer.stop()` returns. (A bind still under way closes its socket as soon as it is bound.)
    */
   unlistenServer(serverId: number): void {
     const s = this.#servers.get(serverId);
     if (s === undefined) return;
     this.#servers.delete(serverId);
-    const binder = s.binder;
-    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
-    for (const h of this.#handles) {
-      if (h.dead) continue;
-      h.command(serverId, CMD_UNLISTEN, 0, null);
-      if (h.listening > 0) h.listening--;
-      h.updateRef();
-    }
+    const waits = [...s.bound].filter((h) => !h.dead).map((h) => ({ h, seq: Atomics.load(h.ctl, CTL_SYNC_SEQ) }));
+    for (const h of this.#handles) if (!h.dead) h.command(serverId, CMD_UNLISTEN, 0, null);
     this.flush();
-    if (!binder.dead) awaitReply(binder.ctl, serverId, seq, LISTEN_WAIT_MS);
+    this.#recountListening();
+    for (const w of waits) if (!w.h.dead) awaitReply(w.h.ctl, serverId, w.seq, LISTEN_WAIT_MS);
+  }
+
+  /** Test hook (src/testing.ts): new servers listen in one worker (as on Node 20) even where reusePort exists. */
+  set reusePort(on: boolean) {
+    this.#reusePort = on && reusePortAvailable();
+  }
+
+  /** Whether new servers get a socket in every worker (reusePort). */
+  get reusePort(): boolean {
+    return this.#reusePort;
   }
 
   // ---- outbound: one doorbell per worker per burst -------------------------------------------------
@@ -323,7 +435,8 @@ export class PoolEngine {
     } else if (kind === EV_STREAM_CLOSED) {
       const st = h.streams.get(id);
       h.streams.delete(id);
-      st?.onClosed(aux !== 0);
+      st?.onClosed(aux !== 0);    } else if (kind === EV_LISTEN) {
+      this.#listenAnswer(h, id, aux);
     }
   }
 

@@ -39,4 +39,6 @@ export interface ServerSink {
    * its progress, or null if the server does not want it (the engine then closes it).
    */
   incoming(link: WorkerLink, id: number, host: string, port: number): StreamEvents | null;
+  /** Every listening socket of the server is gone and its port cannot be bound again: it stopped. */
+  lost(): void;
 }

@@ -115,6 +115,18 @@ export interface AcceptConfig {
 export interface ListenConfig {
   port: number;
   host: string;
+  /** Bind with SO_REUSEPORT: every worker binds a socket of its own on the port. */
+  reusePort: boolean;
+  /** With reusePort: first check with a plain bind that no other socket holds the port. */
+  probe: boolean;
+  /** Answer through the sync cell (`listen()` waits for it); otherwise as an EV_LISTEN record. */
+  sync: boolean;
+}
+
+/** EV_LISTEN payload. */
+export interface ListenResult {
+  /** The bound port (0 on failure). */
+  port: number;
 }
 
 /** EV_INCOMING payload. */

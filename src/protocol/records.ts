@@ -10,8 +10,9 @@
  *   CMD_NO_DELAY  aux: 0 / 1
  *   CMD_HEARTBEAT aux: interval in milliseconds (0 = off)
  *   CMD_LISTEN    slot: server id; payload JSON ListenConfig    bind + listen; result in the sync cell
- *   CMD_LISTEN_FD slot: server id; aux: fd                       also accept on the binder's socket
- *   CMD_UNLISTEN  slot: server id                                stop accepting (see ARCHITECTURE.md)
+ *                                                                (cfg.sync) or as EV_LISTEN
+ *   CMD_UNLISTEN  slot: server id                                close this worker's socket of it; answer
+ *                                                                in the sync cell if it had one
  *   CMD_STREAM_CLOSE     slot: stream id                         drop a taken or untaken TCP/TLS stream
  *   CMD_STREAM_NO_DELAY  slot: stream id; aux: 0 / 1
  *   CMD_TLS_ACCEPT slot: stream id; aux: TLS context id; payload JSON {key, cert} the first time
@@ -25,6 +26,9 @@
  *   EV_STREAM_STATUS slot: stream id; aux: StreamPeerTLS status (handshake progress)
  *   EV_STREAM_CLOSED slot: stream id; aux: 1 if by error       the stream is gone (never for a stream
  *                                                                handed to a WebSocketPeer by CMD_ACCEPT)
+ *   EV_LISTEN     slot: server id; aux: SYNC_* status; payload JSON ListenResult: the answer to a
+ *                 CMD_LISTEN nobody waits for (a bind after a worker's death, another worker's reusePort
+ *                 socket)
  */
 export const KIND_MASK = 0xff;
 export const FLAG_FIRST = 0x100;
@@ -42,7 +46,7 @@ export const CMD_CLOSE = 5;
 export const CMD_NO_DELAY = 6;
 export const CMD_HEARTBEAT = 7;
 export const CMD_LISTEN = 8;
-export const CMD_LISTEN_FD = 9;
+// 9 was CMD_LISTEN_FD (workers accepting on a shared fd): gone, see ARCHITECTURE.md "Listening sockets".
 export const CMD_UNLISTEN = 10;
 export const CMD_STREAM_CLOSE = 11;
 export const CMD_STREAM_NO_DELAY = 12;
@@ -55,3 +59,4 @@ export const EV_CLOSED = 19;
 export const EV_INCOMING = 20;
 export const EV_STREAM_STATUS = 21;
 export const EV_STREAM_CLOSED = 22;
+export const EV_LISTEN = 23;

@@ -1,0 +1,34 @@
+/**
+ * The interop tests' payloads: the same generator as payload() in test/interop/peer.py, and (by its source
+ * text) in the Chromium page, so every side can check what it got byte for byte.
+ */
+import { createHash } from 'node:crypto';
+
+/** Deterministic bytes: binary, or valid UTF-8 text of exactly `size` bytes. Self-contained (sent to the page as source). */
+export function payload(kind: 'text' | 'binary', size: number, seed = 0): Uint8Array {
+  const out = new Uint8Array(size);
+  if (kind === 'binary') {
+    for (let i = 0; i < size; i++) out[i] = (i * 131 + seed * 7 + (i >>> 8)) & 0xff;
+    return out;
+  }
+  const enc = new TextEncoder();
+  const chars = Array.from('héllo wörld € 𝄞 ').map((c) => enc.encode(c));
+  let n = 0;
+  for (let k = seed; ; k++) {
+    const ch = chars[k % chars.length]!;
+    if (n + ch.length > size) break;
+    out.set(ch, n);
+    n += ch.length;
+  }
+  out.fill(0x78, n); // 'x'
+  return out;
+}
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+export type Kind = 'text' | 'binary';
+/** The sizes of the issue: 0 B, 125 B (largest 7-bit length), 64 KiB, 1 MiB; both kinds. */
+export const SIZES = [0, 125, 64 * 1024, 1024 * 1024] as const;
+export const MESSAGES: Array<[Kind, number]> = SIZES.flatMap((s) => [['text', s] as [Kind, number], ['binary', s] as [Kind, number]]);
+/** Big enough for the 1 MiB messages (the peers' default inboundBufferSize is 65535). */
+export const BIG = 4 * 1024 * 1024;
