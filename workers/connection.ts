@@ -2,15 +2,15 @@
  * One WebSocket connection held by an I/O worker. RFC 6455 framing, masking, UTF-8 validation,
  * ping/pong and the closing handshake are done by a `ws` WebSocket; this class connects it to the rings.
  *
- * No closures per connection on the hot path: the `ws` event handlers are module-level functions that
- * find their Connection through the `kConn` symbol on the WebSocket (as ws does with `kWebSocket`).
+ * No closures per connection on the hot path: the sockets' event handlers are module-level functions
+ * (socket-events.ts). Heartbeats: heartbeat.ts; the client's ws options: dial.ts; every reach into a
+ * private field of Node or ws: internals.ts.
  *
  * Server side, the `ws` WebSocket (with its Receiver, Sender and their stream states: ~1.2 KB) is made
  * only when the connection needs it: the first bytes from the peer, the first send, a close, a
  * heartbeat. Until then an open connection is "idle": its socket is read by our own listener, and a
  * TCP close ends it as ws would have (code 1006 → -1, no error). Most of 50,000 connections are idle.
  */
-import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/control.js';
@@ -18,6 +18,10 @@ import { answer, findHeadEnd, refuse } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
 import { EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
 import type { ConnectionHost, InboundTarget, PendingItem } from './hosts.js';
+import { Beat } from './heartbeat.js';
+import { clientOptions } from './dial.js';
+import { errorCode, ignoreErrors, listenForBeats, listenRaw, listenWs, unlistenRaw, type RawEvents, type WsEvents } from './socket-events.js';
+import { forgetPeername, wsSetSocket, wsSocket } from './internals.js';
 import { NO_PENDING } from './delivery.js';
 
 /** Send options by (binary, fin), allocated once. `mask` is left to ws (clients mask, servers do not). */
@@ -31,15 +35,19 @@ const SEND_OPTS = [
 /** The shared empty write list: replaced by a connection's own on first use, never written to. */
 const NO_WRITES: number[] = [];
 
-const kConn = Symbol('ringsocket.connection');
-type TaggedSocket = WebSocket & { [kConn]: Connection };
-
 /**
- * A raw server socket's owner: the listener's stream, then the Connection that reads the upgrade on it.
- * One key for both, so that the hand-over overwrites the value and never changes the socket's shape.
+ * A connection's phase, derived from which of its sockets it holds (one truth, nothing to keep in step):
+ * - REQUEST: server side, our own listener reads the HTTP upgrade (the raw socket, and `#opening`);
+ * - OPENING: ws holds the socket and EV_OPEN is not out yet (a client dialing; a server for a moment);
+ * - IDLE: server side, open, no ws yet: our listener watches the raw socket (see the module comment);
+ * - FRAMING: open or closing, ws frames;
+ * - GONE: no socket (closed, refused, or failed before it started).
  */
-export const kOwner = Symbol('ringsocket.owner');
-type OwnedSocket = Socket & { [kOwner]?: unknown };
+const REQUEST = 0;
+const OPENING = 1;
+const IDLE = 2;
+const FRAMING = 3;
+const GONE = 4;
 
 /** Close codes ws reports for closes that were not clean handshakes. */
 const CODE_ABNORMAL = 1006;
@@ -86,17 +94,7 @@ class Opening {
   }
 }
 
-/** Heartbeat state, made by the first `setHeartbeat` (most connections never have one). */
-class Beat {
-  timer: NodeJS.Timeout | null = null;
-  /** A frame arrived from the peer since the last beat. */
-  heard = true;
-  missed = 0;
-  /** Whether ws's 'ping'/'pong' events are listened to (they only matter while beating). */
-  listening = false;
-}
-
-export class Connection implements InboundTarget {
+export class Connection implements InboundTarget, WsEvents, RawEvents {
   readonly host: ConnectionHost;
   readonly slot: number;
   readonly inboundBufferSize: number;
@@ -130,6 +128,13 @@ export class Connection implements InboundTarget {
     this.inboundBufferSize = inboundBufferSize;
     this.maxQueuedPackets = maxQueuedPackets;
     this.#opening = opening;
+  }
+
+  /** See REQUEST…GONE. */
+  get #phase(): number {
+    if (this.ws !== null) return this.#opening !== null ? OPENING : FRAMING;
+    if (this.#raw !== null) return this.#opening !== null ? REQUEST : IDLE;
+    return GONE;
   }
 
   #setFlag(bit: number, on: boolean): void {
@@ -168,26 +173,7 @@ export class Connection implements InboundTarget {
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
   static connect(host: ConnectionHost, slot: number, cfg: ConnectConfig): Connection {
     const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, new Opening(cfg.noDelay));
-    const headers: Record<string, string> = {};
-    for (const [k, v] of cfg.headers) headers[k] = v;
-    const opts: WebSocket.ClientOptions = {
-      headers,
-      maxPayload: cfg.inboundBufferSize,
-      perMessageDeflate: false,
-      handshakeTimeout: host.handshakeTimeoutMs,
-      followRedirects: false,
-      skipUTF8Validation: false,
-      allowSynchronousEvents: true,
-    };
-    if (cfg.tls !== null) {
-      if (cfg.tls.ca !== undefined) opts.ca = cfg.tls.ca;
-      if (cfg.tls.unsafe) opts.rejectUnauthorized = false;
-      else if (cfg.tls.servername) {
-        const name = cfg.tls.servername;
-        // @types/ws types this callback wrongly; ws passes it to tls.connect as is.
-        (opts as tls.ConnectionOptions).checkServerIdentity = (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(name, cert);
-      }
-    }
+    const opts = clientOptions(cfg, host.handshakeTimeoutMs);
     let ws: WebSocket;
     try {
       ws = new WebSocket(cfg.url, cfg.protocols.length === 0 ? undefined : cfg.protocols, opts);
@@ -227,30 +213,26 @@ export class Connection implements InboundTarget {
     op.port = socket.remotePort ?? 0;
     const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, op);
     conn.#raw = socket;
-    // The listener tagged the socket with its stream under the same key: overwrite it, never delete it
-    // (a deleted property turns the socket's ~60 fields into a dictionary, +1.5 KB per connection).
-    (socket as OwnedSocket)[kOwner] = conn;
-    // Kept until ws takes the socket: they read the request, then watch the idle connection.
-    socket.on('data', onRawData);
-    socket.on('error', onRawError);
-    socket.on('close', onRawClose);
+    // Kept until ws takes the socket: they read the request, then watch the idle connection. (The
+    // listener tagged the socket with its stream under the same key: overwritten, see kOwner.)
+    listenRaw(socket, conn);
     socket.resume();
     return conn;
   }
 
   /** Bytes on a socket we read ourselves: the upgrade request, or the first frames of an idle connection. */
   rawData(chunk: Buffer): void {
-    if (this.#opening !== null) this.requestData(chunk);
+    if (this.#phase === REQUEST) this.requestData(chunk);
     else this.#materialize(chunk);
   }
 
   /** Our socket closed: during the handshake a failure; idle, the end ws would have reported. */
   rawClosed(): void {
-    if (this.#opening !== null) {
+    if (this.#phase === REQUEST) {
       this.rawGone('CONNECTION_LOST_DURING_HANDSHAKE');
       return;
     }
-    if (this.#raw === null || this.socketClosed) return;
+    if (this.#phase !== IDLE || this.socketClosed) return;
     this.#raw = null;
     this.finished(CODE_ABNORMAL, NO_BYTES);
   }
@@ -302,9 +284,7 @@ export class Connection implements InboundTarget {
     if (sock === null || this.ws !== null) return;
     this.#raw = null;
     // ws attaches its own listeners (an 'error' one among them) before any event can be emitted.
-    sock.removeListener('data', onRawData);
-    sock.removeListener('error', onRawError);
-    sock.removeListener('close', onRawClose);
+    unlistenRaw(sock);
     // closeTimeout: ws only defaults it for clients; left undefined, its server-side close timer fires
     // after 1 ms and destroys the socket before the peer's answer, so every close we start would end
     // unclean (-1). Ours (closeTimedOut, CLOSE_TIMEOUT) fires first; ws's is only a backstop.
@@ -312,7 +292,7 @@ export class Connection implements InboundTarget {
     this.attach(ws, false);
     // setSocket gives `head` back to the socket and starts reading (asynchronously: nothing is parsed
     // before this returns). It emits 'open' synchronously at its end; nobody listens on this side.
-    (ws as unknown as { setSocket(s: Socket, head: Buffer, o: object): void }).setSocket(sock, head, {
+    wsSetSocket(ws, sock, head, {
       maxPayload: this.inboundBufferSize,
       skipUTF8Validation: false,
       allowSynchronousEvents: true,
@@ -327,9 +307,7 @@ export class Connection implements InboundTarget {
     const sock = this.#raw;
     if (sock === null) return;
     this.#raw = null;
-    sock.removeListener('data', onRawData);
-    sock.removeListener('error', onRawError);
-    sock.removeListener('close', onRawClose);
+    unlistenRaw(sock);
     const op = this.#opening;
     if (op !== null) {
       if (op.deadline !== null) clearTimeout(op.deadline);
@@ -337,7 +315,7 @@ export class Connection implements InboundTarget {
       op.request = null;
     }
     // A late socket error must not crash the worker.
-    sock.on('error', onRawError);
+    ignoreErrors(sock);
   }
 
   /** Server side: no longer a pending handshake (answered, refused or dropped). */
@@ -369,24 +347,14 @@ export class Connection implements InboundTarget {
 
   attach(ws: WebSocket, client: boolean): void {
     this.ws = ws;
-    (ws as TaggedSocket)[kConn] = this;
-    // Listeners cost memory per connection (50,000 of them): 'upgrade' and 'open' only matter to a
-    // client (a server knows its socket, and reports EV_OPEN itself right after setSocket),
-    // 'ping'/'pong' only while heartbeats are on (see setHeartbeat).
-    if (client) {
-      ws.on('upgrade', onUpgrade);
-      ws.on('open', onOpen);
-    }
-    ws.on('message', onMessage);
-    ws.on('error', onError);
-    ws.on('close', onClose);
+    listenWs(ws, this, client);
   }
 
   // ---- commands from the main thread ----
 
   /** One record of an outbound message (whole, or a fragment of a large one). `view` is ring memory. */
-  sendFragment(view: Uint8Array, binary: boolean, kindFlags: number, _aux: number): void {
-    if (this.ws === null && this.#opening === null) this.#materialize(NO_BYTES);
+  sendFragment(view: Uint8Array, binary: boolean, kindFlags: number): void {
+    if (this.#phase === IDLE) this.#materialize(NO_BYTES);
     const ws = this.ws;
     const last = (kindFlags & FLAG_LAST) !== 0;
     const n = view.byteLength;
@@ -412,18 +380,19 @@ export class Connection implements InboundTarget {
 
   close(code: number, reason: string): void {
     if (this.socketClosed) return;
-    if (this.ws === null && this.#opening !== null) {
+    const phase = this.#phase;
+    if (phase === REQUEST) {
       // Server side, still reading the upgrade request: drop.
       this.dropped = true;
       this.rawGone(code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING');
       return;
     }
-    if (this.ws === null && this.#raw !== null && code < 0) {
+    if (phase === IDLE && code < 0) {
       // An idle server connection dropped: destroying its socket needs no ws ('close' then ends it as
       // ws would have, with DROPPED).
       this.dropped = true;
       if (this.error === '') this.error = 'DROPPED';
-      this.#raw.destroy();
+      this.#raw!.destroy();
       return;
     }
     // An idle server connection: ws does the closing handshake as for any other.
@@ -462,16 +431,13 @@ export class Connection implements InboundTarget {
     if (b === null) {
       // Nothing on, nothing to turn off. While a server reads the request (no ws yet) the choice is
       // kept all the same: it overrides the config's when the connection opens.
-      if (ms <= 0 && (this.ws !== null || this.#opening === null)) return;
+      if (ms <= 0 && this.#phase !== REQUEST) return;
       b = this.#beat = new Beat();
     }
-    if (b.timer !== null) clearInterval(b.timer);
-    b.timer = null;
-    b.missed = 0;
-    b.heard = true;
+    b.reset();
     if (ms > 0 && !this.socketClosed) {
       // Pings go through ws: an idle server connection gets its WebSocket now.
-      if (this.ws === null && this.#opening === null) this.#materialize(NO_BYTES);
+      if (this.#phase === IDLE) this.#materialize(NO_BYTES);
       this.#listenForBeats();
       b.timer = setInterval(heartbeatTick, ms, this);
     }
@@ -481,22 +447,15 @@ export class Connection implements InboundTarget {
     const b = this.#beat;
     if (b === null || b.listening || this.ws === null) return;
     b.listening = true;
-    this.ws.on('ping', onHeard);
-    this.ws.on('pong', onHeard);
+    listenForBeats(this.ws);
   }
 
   beat(): void {
     const ws = this.ws;
     const b = this.#beat;
     if (ws === null || b === null || ws.readyState !== WebSocket.OPEN) return;
-    // While we paused reading (our consumer is slow), frames wait in the kernel unread: silence is
-    // ours, not the peer's, so it does not count against it.
-    if (b.heard || (this.#flags & READING_PAUSED) !== 0) {
-      b.heard = false;
-      b.missed = 0;
-    } else if (++b.missed >= 2) {
-      // Dead-peer detection: two whole intervals without a single frame from the peer (data, ping,
-      // pong or close) — it is gone. Drop as not clean.
+    if (b.due((this.#flags & READING_PAUSED) !== 0)) {
+      // Two whole intervals without a frame from the peer: gone (heartbeat.ts). Drop as not clean.
       this.error = 'HEARTBEAT_TIMEOUT';
       this.dropped = true;
       ws.terminate();
@@ -531,25 +490,27 @@ export class Connection implements InboundTarget {
 
   pauseReading(): void {
     if ((this.#flags & (READING_PAUSED | CLOSE_SENT)) !== 0) return;
-    if (this.ws !== null) this.ws.pause();
-    else if (this.#raw !== null && this.#opening === null) this.#raw.pause();
+    const phase = this.#phase;
+    if (phase === OPENING || phase === FRAMING) this.ws!.pause();
+    else if (phase === IDLE) this.#raw!.pause();
     else return;
     this.#flags |= READING_PAUSED;
   }
 
   resumeReading(): void {
     if ((this.#flags & READING_PAUSED) === 0) return;
-    if (this.ws !== null) this.ws.resume();
-    else if (this.#raw !== null && this.#opening === null) this.#raw.resume();
+    const phase = this.#phase;
+    if (phase === OPENING || phase === FRAMING) this.ws!.resume();
+    else if (phase === IDLE) this.#raw!.resume();
     else return;
     this.#flags &= ~READING_PAUSED;
   }
 
   /** The socket once open: ws's, or ours while the connection is idle (null while the request is read). */
   #socket(): Socket | null {
-    const s = (this.ws as unknown as { _socket?: Socket } | null)?._socket;
-    if (s != null) return s;
-    return this.#opening === null ? this.#raw : null;
+    const s = wsSocket(this.ws);
+    if (s !== null) return s;
+    return this.#phase === IDLE ? this.#raw : null;
   }
 
   // ---- events from ws ----
@@ -575,11 +536,8 @@ export class Connection implements InboundTarget {
         op.host = sock.remoteAddress ?? '';
         op.port = sock.remotePort ?? 0;
       }
-      // Node caches the peer's address on the socket when it is first read (an object and a string,
-      // ~90 B per connection). EV_OPEN carries it and nothing reads it again; were it read, Node would
-      // ask the kernel afresh.
-      const cached = sock as unknown as { _peername?: unknown };
-      if (cached._peername != null) cached._peername = null;
+      // EV_OPEN carries the peer's address and nothing reads it again: drop Node's cached copy (~90 B).
+      forgetPeername(sock);
     }
     const info: OpenInfo = { protocol: op.protocol ?? ws.protocol, host: op.host, port: op.port };
     if (op.url !== undefined) info.url = op.url;
@@ -603,9 +561,7 @@ export class Connection implements InboundTarget {
     this.socketClosed = true;
     this.#handshakeEnded();
     this.#opening = null;
-    const b = this.#beat;
-    if (b !== null && b.timer !== null) clearInterval(b.timer);
-    if (b !== null) b.timer = null;
+    this.#beat?.reset();
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     // Anything still queued in ws will never be written.
@@ -613,55 +569,6 @@ export class Connection implements InboundTarget {
     const clean = !this.dropped && code !== CODE_ABNORMAL && this.error === '';
     this.host.closed(this, clean ? code : -1, clean ? reason.toString('utf8') : '', this.error);
   }
-}
-
-function errorCode(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown };
-  if (typeof e?.code === 'string' && e.code !== '') return e.code;
-  if (typeof e?.message === 'string') {
-    const m = /Unexpected server response: (\d+)/.exec(e.message);
-    if (m) return `HTTP_${m[1]}`;
-    if (e.message.includes('Opening handshake has timed out')) return 'HANDSHAKE_TIMEOUT';
-    return e.message;
-  }
-  return String(err);
-}
-
-function onUpgrade(this: WebSocket, res: { socket: Socket }): void {
-  (this as TaggedSocket)[kConn].upgraded(res.socket);
-}
-
-function onOpen(this: WebSocket): void {
-  (this as TaggedSocket)[kConn].opened();
-}
-
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  (this as TaggedSocket)[kConn].message(data, isBinary);
-}
-
-function onHeard(this: WebSocket): void {
-  (this as TaggedSocket)[kConn].heard();
-}
-
-function onError(this: WebSocket, err: Error): void {
-  const conn = (this as TaggedSocket)[kConn];
-  if (conn.error === '') conn.error = errorCode(err);
-}
-
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  (this as TaggedSocket)[kConn].finished(code, reason);
-}
-
-function onRawData(this: Socket, chunk: Buffer): void {
-  ((this as OwnedSocket)[kOwner] as Connection).rawData(chunk);
-}
-
-function onRawError(this: Socket): void {
-  // 'close' follows.
-}
-
-function onRawClose(this: Socket): void {
-  ((this as OwnedSocket)[kOwner] as Connection).rawClosed();
 }
 
 function heartbeatTick(conn: Connection): void {

@@ -3,7 +3,7 @@
  * `ws` update moves one, this is the one place to mend, and `test/unit/internals.test.ts` (real objects,
  * no mocks) fails first. `ws` is pinned to a minor range in package.json for the same reason.
  */
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 
 /** The options ws's server path passes to `setSocket` (lib/websocket-server.js `completeUpgrade`). */
@@ -25,12 +25,6 @@ export function wsSetSocket(ws: WebSocket, socket: Socket, head: Buffer, options
 /** The socket a `ws` WebSocket writes to (its private `_socket`), or null before it has one. */
 export function wsSocket(ws: WebSocket | null): Socket | null {
   return (ws as unknown as { _socket?: Socket } | null)?._socket ?? null;
-}
-
-/** The file descriptor of a listening `net.Server` (its handle's `fd`; -1 where there is none). */
-export function serverFd(server: Server): number {
-  const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
 }
 
 /**

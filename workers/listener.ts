@@ -32,7 +32,8 @@ import {
 } from '../src/protocol/control.js';
 import { StreamPeerTLSStatus } from '../src/enums.js';
 import type { ListenerHost } from './hosts.js';
-import { Connection, kOwner } from './connection.js';
+import { Connection } from './connection.js';
+import { kOwner } from './socket-events.js';
 
 export interface Stream {
   id: number;

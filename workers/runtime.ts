@@ -105,7 +105,7 @@ export class WorkerRuntime implements ListenerHost {
           if (conn !== undefined) {
             // Batch: every frame for this socket in this burst leaves in one writev at the uncork below.
             if (!conn.corked && conn.cork()) corked.push(conn);
-            conn.sendFragment(c.viewPayload(), kind === CMD_SEND_BINARY, c.kind, c.aux);
+            conn.sendFragment(c.viewPayload(), kind === CMD_SEND_BINARY, c.kind);
           }
           break;
         }

@@ -6,20 +6,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { forgetPeername, hasCachedPeername, serverFd, wsSetSocket, wsSocket } from '../../dist/workers/internals.js';
+import { forgetPeername, hasCachedPeername, wsSetSocket, wsSocket } from '../../dist/workers/internals.js';
 
 describe('workers/internals: private fields of Node and ws', () => {
-  it('serverFd: a listening net.Server has a numeric fd; another thread could listen({ fd }) on it', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const fd = serverFd(server);
-    expect(Number.isInteger(fd)).toBe(true);
-    expect(fd).toBeGreaterThan(2);
-    server.close();
-    expect(serverFd(server)).toBe(-1);
-  });
-
   it('wsSetSocket + wsSocket: a null-address WebSocket becomes the server end of an accepted socket and echoes', async () => {
     const server = net.createServer({ pauseOnConnect: true });
     server.listen(0, '127.0.0.1');
