@@ -171,7 +171,7 @@ export class TCPServer {
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return ErrorCode.ERR_INVALID_PARAMETER;
     if (typeof bindAddress !== 'string' || bindAddress === '') return ErrorCode.ERR_INVALID_PARAMETER;
     const engine = poolEngine(this.#pool ?? getDefaultPool());
-    const r = engine.listenServer(this.#sink, port, bindAddress);
+    const r = engine.servers.listen(this.#sink, port, bindAddress);
     this.#failureReason = r.reason;
     if (r.code !== ErrorCode.OK) return r.code;
     this.#engine = engine;
@@ -200,7 +200,7 @@ export class TCPServer {
     if (this.#id === 0) return false;
     const engine = this.#engine!;
     engine.pump(); // (collects the workers' answers; may stop this server: see #lost)
-    return this.#id !== 0 && engine.serverBound(this.#id);
+    return this.#id !== 0 && engine.servers.bound(this.#id);
   }
 
   /** Godot `get_local_port()`: the bound port (0 when not listening). */
@@ -226,7 +226,7 @@ export class TCPServer {
   /** Godot `stop()`: stop listening; untaken and unaccepted connections are dropped. */
   stop(): void {
     if (this.#id === 0) return;
-    this.#engine!.unlistenServer(this.#id);
+    this.#engine!.servers.unlisten(this.#id);
     this.#lost();
   }
 

@@ -20,11 +20,11 @@ export function stallWorker(pool: PeerPool, index: number, ms: number): Promise<
  */
 export function setReusePort(pool: PeerPool, on: boolean): boolean {
   const engine = poolEngine(pool);
-  engine.reusePort = on;
-  return engine.reusePort;
+  engine.servers.reusePort = on;
+  return engine.servers.reusePort;
 }
 
 /** Whether new servers of `pool` get a listening socket in every worker (reusePort). */
 export function usesReusePort(pool: PeerPool): boolean {
-  return poolEngine(pool).reusePort;
+  return poolEngine(pool).servers.reusePort;
 }

@@ -13,14 +13,8 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import {
-  CTL_SYNC_ID,
-  CTL_SYNC_PORT,
-  CTL_SYNC_SEQ,
-  CTL_SYNC_STATUS,
-  SYNC_OK,
-  listenFailureStatus,
-} from '../src/protocol/layout.js';
+import { SYNC_OK, listenFailureStatus } from '../src/protocol/layout.js';
+import { syncReply } from '../src/protocol/sync-reply.js';
 import { EV_INCOMING, EV_LISTEN, EV_STREAM_CLOSED, EV_STREAM_STATUS } from '../src/protocol/records.js';
 import {
   encodeJson,
@@ -83,12 +77,7 @@ export class ServerSide {
   readonly #abandoned = new Set<number>();
 
   #reply(serverId: number, status: number, port: number): void {
-    const ctl = this.#rt.ctl;
-    Atomics.store(ctl, CTL_SYNC_ID, serverId);
-    Atomics.store(ctl, CTL_SYNC_STATUS, status);
-    Atomics.store(ctl, CTL_SYNC_PORT, port);
-    Atomics.add(ctl, CTL_SYNC_SEQ, 1);
-    Atomics.notify(ctl, CTL_SYNC_SEQ);
+    syncReply(this.#rt.ctl, serverId, status, port);
   }
 
   /** Answer a CMD_LISTEN: through the sync cell (`listen()` waits for it) or as an EV_LISTEN record. */

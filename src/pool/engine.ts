@@ -4,21 +4,9 @@
  * doorbells rung once per burst, `waitForActivity`, and the listening servers.
  */
 import { releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
+import { CTL_INBOUND_BLOCKED, WAKE_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
 import {
-  CTL_INBOUND_BLOCKED,
-  CTL_SYNC_ID,
-  CTL_SYNC_PORT,
-  CTL_SYNC_SEQ,
-  CTL_SYNC_STATUS,
-  SYNC_OK,
-  listenFailureReason,
-  WAKE_INT32S,
-  SLOT_FIELDS,
-} from '../protocol/layout.js';
-import {
-  CMD_LISTEN,
   CMD_STREAM_CLOSE,
-  CMD_UNLISTEN,
   EV_CLOSED,
   EV_INCOMING,
   EV_MSG_BINARY,
@@ -29,59 +17,18 @@ import {
   EV_STREAM_STATUS,
   KIND_MASK,
 } from '../protocol/records.js';
-import { decodeJson, encodeJson, type CloseInfo, type IncomingInfo, type ListenConfig, type OpenInfo, type WorkerControl, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
+import { decodeJson, type CloseInfo, type IncomingInfo, type OpenInfo, type WorkerControl, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
 import type { PeerEndpoint } from '../peer-endpoint.js';
-import { ErrorCode } from '../enums.js';
-import type { ServerSink, WorkerLink } from './link.js';
+import type { WorkerLink } from './link.js';
 import type { ResolvedPoolOptions } from './options.js';
 import { WorkerHandle } from './worker-handle.js';
+import { ServerTable } from './servers.js';
 import { WakeWaiter } from '../protocol/wake.js';
 
 /** Most milliseconds `listen()` blocks waiting for the binding worker's answer (it may still be booting). */
 const LISTEN_WAIT_MS = 10_000;
 /** Consecutive deaths before 'ready' after which the pool stops respawning (a crash loop). */
 const MAX_BOOT_FAILURES = 3;
-
-/**
- * Whether every worker can bind a listening socket of its own on one port: Node's `reusePort` (libuv's
- * UV_TCP_REUSEPORT, from Node 22.12 / 23.1; Node 20 ignores the option), load-balanced by the kernel on
- * Linux. Elsewhere one worker listens per server (see ARCHITECTURE.md "Listening sockets").
- */
-function reusePortAvailable(): boolean {
-  if (process.platform !== 'linux') return false;
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}
-
-/** One listening TCPServer as the pool sees it. */
-interface ServerEntry {
-  sink: ServerSink;
-  port: number;
-  host: string;
-  /** Every worker binds a socket of its own on the port (SO_REUSEPORT); otherwise one worker listens. */
-  reusePort: boolean;
-  /** Workers that hold a listening socket of it. */
-  bound: Set<WorkerHandle>;
-  /** Workers asked to bind one whose answer (EV_LISTEN) has not come. */
-  binding: Set<WorkerHandle>;
-}
-
-/**
- * Block until the worker's sync reply for `serverId` (see CTL_SYNC_ID) is in the control block, for at
- * most `ms`. `seq` is CTL_SYNC_SEQ as read before the command was sent. Replies to other calls (a late
- * answer to one that timed out) are skipped.
- */
-function awaitReply(ctl: Int32Array, serverId: number, seq: number, ms: number): boolean {
-  const deadline = performance.now() + ms;
-  let seen = seq;
-  for (;;) {
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
-    if (Atomics.wait(ctl, CTL_SYNC_SEQ, seen, left) === 'timed-out') return false;
-    seen = Atomics.load(ctl, CTL_SYNC_SEQ);
-    if (Atomics.load(ctl, CTL_SYNC_ID) === serverId) return true;
-  }
-}
 
 /** @internal */
 export class PoolEngine {
@@ -97,6 +44,10 @@ export class PoolEngine {
 
   constructor(o: ResolvedPoolOptions) {
     this.#o = o;
+    // listen() waits, bounded, for the binding worker: one that is still starting answers within its
+    // boot time (300-500 ms on a busy 2-core machine). Never below 10 s: a pool with a short
+    // handshakeTimeout (e.g. 500 ms) made right before listen() would time out while its worker boots.
+    this.servers = new ServerTable(() => this.#handles, () => this.flush(), () => this.brokenReason, Math.max(LISTEN_WAIT_MS, o.handshakeTimeout));
     for (let i = 0; i < o.threads; i++) this.#spawn(i);
   }
 
@@ -169,10 +120,10 @@ export class PoolEngine {
     }
     // Servers first: one that lost its only socket is bound again in a survivor now, without waiting
     // for the replacement to boot.
-    this.#serversLost(h, respawn);
+    this.servers.workerLost(h, respawn, this.#closed);
     if (!respawn) return;
     this.#spawn(h.index);
-    this.#serversGained(this.#handles[h.index]!);
+    this.servers.workerStarted(this.#handles[h.index]!);
   }
 
   /**
@@ -205,152 +156,9 @@ export class PoolEngine {
     return true;
   }
 
-  // ---- servers ----------------------------------------------------------------------------------
+  // ---- servers (pool/servers.ts) ------------------------------------------------------------------
 
-  readonly #servers = new Map<number, ServerEntry>();
-  #nextServerId = 1;
-  #reusePort = reusePortAvailable();
-
-  /**
-   * Bind a listening socket in one worker, waiting for its answer (Godot's listen() is
-   * synchronous); with reusePort, every other worker then binds a socket of its own on the same port.
-   */
-  listenServer(sink: ServerSink, port: number, host: string): { code: ErrorCode; serverId: number; port: number; reason: string } {
-    const fail = (code: ErrorCode, reason: string) => ({ code, serverId: 0, port: 0, reason });
-    if (this.#closed || this.#broken !== '') return fail(ErrorCode.ERR_CANT_CREATE, 'POOL_CLOSED');
-    const live = this.#handles.filter((h) => !h.dead);
-    const binder = live[0];
-    if (binder === undefined) return fail(ErrorCode.ERR_CANT_CREATE, 'NO_WORKER');
-    const serverId = this.#nextServerId++;
-    const seq = Atomics.load(binder.ctl, CTL_SYNC_SEQ);
-    const reusePort = this.#reusePort;
-    const cfg: ListenConfig = { port, host, reusePort, probe: reusePort, sync: true };
-    binder.command(serverId, CMD_LISTEN, 0, encodeJson(cfg));
-    this.flush();
-    // Bounded: a worker that is still starting answers within its boot time (300-500 ms on a busy
-    // 2-core machine). Not tied to handshakeTimeout: a pool with a short one (e.g. 500 ms) made right
-    // before listen() would time out while its worker boots, and fail with ERR_CANT_CREATE.
-    if (!awaitReply(binder.ctl, serverId, seq, Math.max(LISTEN_WAIT_MS, this.#o.handshakeTimeout))) {
-      // Given up: should the worker bind it later, it closes it (CMD_UNLISTEN of a listen not bound yet).
-      binder.command(serverId, CMD_UNLISTEN, 0, null);
-      this.flush();
-      return fail(ErrorCode.ERR_CANT_CREATE, 'LISTEN_TIMEOUT');
-    }
-    const status = Atomics.load(binder.ctl, CTL_SYNC_STATUS);
-    // The worker's errno (EADDRINUSE, EADDRNOTAVAIL, EACCES…) becomes TCPServer.getFailureReason().
-    if (status !== SYNC_OK) return fail(ErrorCode.ERR_CANT_CREATE, listenFailureReason(status));
-    const boundPort = Atomics.load(binder.ctl, CTL_SYNC_PORT);
-    const s: ServerEntry = { sink, port: boundPort, host, reusePort, bound: new Set([binder]), binding: new Set() };
-    this.#servers.set(serverId, s);
-    if (reusePort) for (const h of live) if (h !== binder) this.#bindIn(serverId, s, h);
-    this.flush();
-    this.#recountListening();
-    return { code: ErrorCode.OK, serverId, port: boundPort, reason: '' };
-  }
-
-  /** Ask worker `h` to bind a socket of server `s` (answered by EV_LISTEN). */
-  #bindIn(serverId: number, s: ServerEntry, h: WorkerHandle): void {
-    // Probe (a plain bind first) only when no socket of ours holds the port: a stranger may have taken
-    // it, and SO_REUSEPORT alone would share it with a stranger that set it too.
-    const probe = s.reusePort && s.bound.size === 0 && s.binding.size === 0;
-    const cfg: ListenConfig = { port: s.port, host: s.host, reusePort: s.reusePort, probe, sync: false };
-    h.command(serverId, CMD_LISTEN, 0, encodeJson(cfg));
-    s.binding.add(h);
-  }
-
-  /**
-   * Worker `dead` is gone, and its listening sockets with it (only its own: no socket is shared between
-   * workers). A server that has none left and none being bound is bound again at once in a survivor
-   * if there is one, else in the replacement (`#serversGained`); with no replacement coming it is lost.
-   */
-  #serversLost(dead: WorkerHandle, respawn: boolean): void {
-    // (Not while the pool closes: its servers are lost with their workers.)
-    const survivor = this.#closed ? undefined : this.#handles.find((x) => !x.dead && x.ready);
-    for (const [id, s] of [...this.#servers]) {
-      s.bound.delete(dead);
-      s.binding.delete(dead);
-      if (s.bound.size !== 0 || s.binding.size !== 0) continue;
-      if (survivor !== undefined) this.#bindIn(id, s, survivor);
-      else if (!respawn) this.#lose(id, s);
-    }
-    this.flush();
-    this.#recountListening();
-  }
-
-  /** Replacement worker `h` started: with reusePort it binds every server; otherwise the ones nobody holds. */
-  #serversGained(h: WorkerHandle): void {
-    for (const [id, s] of this.#servers) {
-      if (s.reusePort || (s.bound.size === 0 && s.binding.size === 0)) this.#bindIn(id, s, h);
-    }
-    this.flush();
-    this.#recountListening();
-  }
-
-  /** EV_LISTEN: a worker's answer to a bind nobody waited for. */
-  #listenAnswer(h: WorkerHandle, serverId: number, status: number): void {
-    const s = this.#servers.get(serverId);
-    // Not ours any more: the server stopped (the worker was told, and closes what it bound late).
-    if (s === undefined || !s.binding.delete(h)) return;
-    if (status === SYNC_OK) s.bound.add(h);
-    if (s.bound.size === 0 && s.binding.size === 0) this.#lose(serverId, s);
-    this.#recountListening();
-  }
-
-  /**
-   * Server `serverId` has no listening socket left and none coming (its port could not be bound again:
-   * another socket took it; or the pool is closed): it stops, as if `stop()` had been called.
-   */
-  #lose(serverId: number, s: ServerEntry): void {
-    this.#servers.delete(serverId);
-    for (const h of this.#handles) if (!h.dead) h.command(serverId, CMD_UNLISTEN, 0, null);
-    this.flush();
-    s.sink.lost();
-  }
-
-  /** `listening` of every worker: the servers it holds or binds a socket for (it refs the worker). */
-  #recountListening(): void {
-    for (const h of this.#handles) {
-      let n = 0;
-      for (const s of this.#servers.values()) if (s.bound.has(h) || s.binding.has(h)) n++;
-      h.listening = n;
-      h.updateRef();
-    }
-  }
-
-  /**
-   * Whether a worker holds a listening socket of `serverId` now (as of the last worker exit
-   * event and `pump()`): false while its port is bound again after a worker's death.
-   */
-  serverBound(serverId: number): boolean {
-    const s = this.#servers.get(serverId);
-    return s !== undefined && s.bound.size !== 0;
-  }
-
-  /**
-   * Stop accepting for `serverId` in every worker. Waits (bounded) for each worker that holds
-   * a socket of it to close it, so that the port is free and nothing is accepted after
-   * `TCPServer.stop()` returns. (A bind still under way closes its socket as soon as it is bound.)
-   */
-  unlistenServer(serverId: number): void {
-    const s = this.#servers.get(serverId);
-    if (s === undefined) return;
-    this.#servers.delete(serverId);
-    const waits = [...s.bound].filter((h) => !h.dead).map((h) => ({ h, seq: Atomics.load(h.ctl, CTL_SYNC_SEQ) }));
-    for (const h of this.#handles) if (!h.dead) h.command(serverId, CMD_UNLISTEN, 0, null);
-    this.flush();
-    this.#recountListening();
-    for (const w of waits) if (!w.h.dead) awaitReply(w.h.ctl, serverId, w.seq, LISTEN_WAIT_MS);
-  }
-
-  /** Test hook (src/testing.ts): new servers listen in one worker (as on Node 20) even where reusePort exists. */
-  set reusePort(on: boolean) {
-    this.#reusePort = on && reusePortAvailable();
-  }
-
-  /** Whether new servers get a socket in every worker (reusePort). */
-  get reusePort(): boolean {
-    return this.#reusePort;
-  }
+  readonly servers: ServerTable;
 
   // ---- outbound: one doorbell per worker per burst -------------------------------------------------
 
@@ -427,7 +235,7 @@ export class PoolEngine {
   #streamEvent(h: WorkerHandle, kind: number, id: number, aux: number, payload: Uint8Array): void {
     if (kind === EV_INCOMING) {
       const info = decodeJson<IncomingInfo>(payload);
-      const stream = this.#servers.get(aux)?.sink.incoming(h, id, info.host, info.port) ?? null;
+      const stream = this.servers.sinkOf(aux)?.incoming(h, id, info.host, info.port) ?? null;
       if (stream !== null) h.streams.set(id, stream);
       else h.command(id, CMD_STREAM_CLOSE, 0, null);
     } else if (kind === EV_STREAM_STATUS) {
@@ -436,7 +244,7 @@ export class PoolEngine {
       const st = h.streams.get(id);
       h.streams.delete(id);
       st?.onClosed(aux !== 0);    } else if (kind === EV_LISTEN) {
-      this.#listenAnswer(h, id, aux);
+      this.servers.answer(h, id, aux);
     }
   }
 

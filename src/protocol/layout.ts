@@ -46,16 +46,13 @@ export const DEFAULT_OUTBOUND_RING_CAPACITY = 1 << 22; // 4 MiB per worker, main
 export const CTL_DOORBELL = 0;
 export const CTL_INBOUND_BLOCKED = 16;
 /**
- * Synchronous replies (TCPServer.listen must answer OK / ERR_CANT_CREATE at once, as in Godot): the
- * worker writes ID/STATUS/PORT/FD, then bumps SEQ and notifies; the main thread `Atomics.wait`s on SEQ
- * until a reply with its own server id arrives. The id matters when a wait timed out: the worker's late
- * answer to that call must not be taken for the answer to the next one.
- * Used only for rare control calls, never on the data path.
+ * The sync reply cell (`TCPServer.listen` and `stop` wait for a worker's answer, as Godot's do); both
+ * halves and their ordering: src/protocol/sync-reply.ts. Rare control calls, never on the data path.
+ * (Int32 23 held a listening fd when workers shared one; it is unused.)
  */
 export const CTL_SYNC_SEQ = 20;
 export const CTL_SYNC_STATUS = 21;
 export const CTL_SYNC_PORT = 22;
-export const CTL_SYNC_FD = 23;
 export const CTL_SYNC_ID = 24;
 export const CTL_INT32S = 32;
 

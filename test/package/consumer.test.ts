@@ -27,9 +27,20 @@ let tarball = '';
 let app = '';
 let packedFiles: string[] = [];
 
+/**
+ * The environment of a fresh shell: without the `npm_*` variables of an npm or npx that runs this suite
+ * (under `npx -p node@24 …`, `npm_config_package=node@24` would make the consumer's `npx` want node too).
+ */
+function freshEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.toLowerCase().startsWith('npm_')) env[k] = v;
+  env.npm_config_update_notifier = 'false';
+  return env;
+}
+
 async function sh(cmd: string, args: string[], cwd: string, timeout = 120_000): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run(cmd, args, { cwd, timeout, env: { ...process.env, npm_config_update_notifier: 'false' }, maxBuffer: 16 << 20 });
+    return await run(cmd, args, { cwd, timeout, env: freshEnv(), maxBuffer: 16 << 20 });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string; code?: number };
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed with ${e.code}: ${e.message}\nstdout: ${e.stdout}\nstderr: ${e.stderr}`, { cause: err });
