@@ -20,7 +20,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
-import { isMain, processCpuNs } from './common.js';
+import { isMain, processCpuNs } from '../common.js';
 import type { LatencySummary, LoadCommand, LoadConfig, LoadCounters, LoadNotice } from './protocol.js';
 import { buildClientFrame, clientHeaderLength, FrameReader, repeatFrame, upgradeRequest, writeMasked } from './wire.js';
 

@@ -7,7 +7,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fmtNum, fmtSpread, isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from './common.js';
+import { isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from '../common.js';
+import { fmtNum, fmtSpreadNum } from './common.js';
 import { SERVER_IMPLS, type ServerImpl } from './protocol.js';
 import { readSuiteResults, RESULT_KIND, type SuiteResult, type VariantInfo } from './results.js';
 import { SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
@@ -50,7 +51,7 @@ export function variantTable(r: SuiteResult, v: VariantInfo): string {
     const ok = mine.filter((x) => x.ok && x.skipped === '').length;
     const row = [impl, `${ok}/${mine.length}`];
     for (const m of v.metrics) {
-      row.push(fmtSpread(stat(runs, impl, m.key)));
+      row.push(fmtSpreadNum(stat(runs, impl, m.key)));
       if (m.ratio) row.push(ratio(runs, impl, m.key));
     }
     lines.push(`| ${row.join(' | ')} |`);
