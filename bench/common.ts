@@ -4,7 +4,7 @@
  * needs (open-file limits, the machine-wide CPU clock, its table formats) is in bench/suite/common.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, availableParallelism, loadavg, release, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -66,12 +66,35 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-/** The soft limit on open files of this process (from /proc/self/limits). */
+/** The soft limit on open files of this process (from /proc/self/limits; NaN where that file does not exist). */
 export function openFilesLimit(): number {
-  const text = readFileSync('/proc/self/limits', 'latin1');
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  if (m === null) return NaN;
-  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    if (m === null) return NaN;
+    return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open file descriptors of this process (/proc/self/fd; NaN where it does not exist). */
+export function fdCount(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return NaN;
+  }
+}
+
+/** This process's resident set in bytes: /proc/self/status VmRSS, process.memoryUsage().rss elsewhere. */
+export function vmRssBytes(): number {
+  let m: RegExpExecArray | null = null;
+  try {
+    m = /^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  } catch {
+    // not Linux
+  }
+  return m === null ? process.memoryUsage().rss : Number(m[1]) * 1024;
 }
 
 /** What the suite records about the machine: machineInfo's facts and more (versions, git, limits). */
