@@ -176,6 +176,10 @@ export function machineFacts(): MachineFacts {
   };
 }
 
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** The path bench/results/<time>-<name>.json (the folder made if need be); `isoTime` defaults to now. */
 export function resultPath(name: string, isoTime = new Date().toISOString()): string {
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -41,7 +41,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { argInt, argValue, fmtSpread, isMain, machineInfo, openFilesLimit, spread, writeResult, type MachineInfo, type Spread } from '../common.js';
+import { argInt, argValue, fmtSpread, isMain, machineInfo, openFilesLimit, sleep, spread, writeResult, type MachineInfo, type Spread } from '../common.js';
 import { type ClientCommand, type ClientNotice, type ClientOptions, type ClientProgress } from './connections-client.js';
 import type { ConnImpl, MemSnapshot, ServerCommand, ServerCounts, ServerNotice, ServerOptions } from './connections-server.js';
 
@@ -220,7 +220,6 @@ class Child<N extends { t: string }, C> {
 type Server = Child<ServerNotice, ServerCommand>;
 type Client = Child<ClientNotice, ClientCommand>;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---- one run ----------------------------------------------------------------------------------------
 

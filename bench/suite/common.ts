@@ -53,10 +53,6 @@ export function fmtSpreadNum(s: Spread): string {
   return `${fmtNum(s.median)} (${fmtNum(s.min)}–${fmtNum(s.max)})`;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Spin on the CPU for `ms` milliseconds (the tick loop's simulated game logic). */
 export function busyWork(ms: number): void {
   const end = performance.now() + ms;

@@ -5,8 +5,8 @@
 import { Child } from './procs.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { spread } from '../common.js';
-import { machineBusyPct, machineCpu, sleep } from './common.js';
+import { sleep, spread } from '../common.js';
+import { machineBusyPct, machineCpu } from './common.js';
 import type {
   LatencySummary,
   LoadCommand,
