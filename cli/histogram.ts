@@ -3,7 +3,8 @@
  * 60 s, 3 significant digits, the same settings as the bench suite's load generator. The hand-made
  * log-bucket fallback is gone: it existed only because hdr-histogram-js used to be a dev dependency.
  * `encode()` / `LatencyHistogram.decode()` carry a histogram from a load thread to the main thread,
- * where `add()` merges them.
+ * where `add()` merges them. The bench suite's load process (bench/suite/load.ts) keeps its latencies
+ * in this class too, and publishes `encodeHdr()` (HdrHistogram's own format) in its results.
  */
 import hdr from 'hdr-histogram-js';
 
@@ -54,9 +55,13 @@ export class LatencyHistogram {
     this.#min = Math.min(this.#min, other.#min);
     this.#max = Math.max(this.#max, other.#max);
   }
+  /** HdrHistogram's compressed base64 form, readable by any HdrHistogram implementation. */
+  encodeHdr(): string {
+    return hdr.encodeIntoCompressedBase64(this.#h);
+  }
   /** A compact text form for postMessage: the exact min and max, then HdrHistogram's compressed base64. */
   encode(): string {
-    return `${this.count === 0 ? 'Infinity' : this.#min} ${this.#max} ${hdr.encodeIntoCompressedBase64(this.#h)}`;
+    return `${this.count === 0 ? 'Infinity' : this.#min} ${this.#max} ${this.encodeHdr()}`;
   }
   static decode(text: string): LatencyHistogram {
     const [min, max, b64] = text.split(' ') as [string, string, string];

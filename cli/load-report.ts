@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { LatencyHistogram } from './histogram.js';
 import type { LoadConfig } from './load-config.js';
-import type { Counters, DelaySummary, PartResult } from './load-run.js';
+import type { Counters, DelaySummary, PartResult } from './load-part.js';
 import { ninesFor, percentileChartSvg, samplePercentiles } from './svg.js';
 import { bytesPerSec, int, ms, table } from './term.js';
 import { evaluateThresholds, type ThresholdResult } from './thresholds.js';

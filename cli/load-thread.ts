@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LoadConfig } from './load-config.js';
-import { runPart, type Share } from './load-run.js';
+import type { Share } from './load-part.js';
+import { runPart } from './load-run.js';
 
 const { cfg, share, flag } = workerData as { cfg: LoadConfig; share: Share; flag: SharedArrayBuffer };
 const stop = new Int32Array(flag);

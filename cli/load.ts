@@ -2,7 +2,10 @@
  * `ringsocket load <url>`: a WebSocket latency load generator whose sockets, framing and parsing run
  * in ringsocket's I/O workers. The pieces:
  * - cli/load-config.ts: flags, usage, the checked configuration;
- * - cli/load-run.ts: one load-generating thread's run (the schedule, the passes, the measurements);
+ * - cli/load-run.ts: one load-generating thread's run: its phases (ramp, run, drain, close) and its loop;
+ * - cli/load-traffic.ts: that thread's connections and messages (schedule, sends, echo checks, timing);
+ * - cli/load-message.ts: the message format (timestamps, sequence, connection index);
+ * - cli/load-part.ts: what a thread is given and what it posts back (counters, encoded histograms);
  * - cli/load-thread.ts: the worker entry for `--threads N` (N > 1);
  * - cli/load-report.ts: merging the threads' parts, the JSON shape, the exit code, the table, the chart;
  * - cli/thresholds.ts: `--threshold` (exit code 4 when breached).
@@ -15,7 +18,8 @@ import { Worker } from 'node:worker_threads';
 import { CliError, EXIT, setStage, type ExitCode } from './errors.js';
 import { ELD_RESOLUTION_MS, LOAD_USAGE, loadConfig, type LoadConfig } from './load-config.js';
 import { buildResult, formatLoad, writeOutput, type LoadResult } from './load-report.js';
-import { delaySummary, runPart, threadCpuNs, type PartResult, type Share } from './load-run.js';
+import { delaySummary, threadCpuNs, type PartResult, type Share } from './load-part.js';
+import { runPart } from './load-run.js';
 
 export { LOAD_FLAGS, LOAD_USAGE, loadConfig, parsePoll, BINARY_HEADER, TEXT_HEADER, type LoadConfig } from './load-config.js';
 export { formatLoad, type LoadResult } from './load-report.js';

@@ -5,8 +5,8 @@
  *
  * - `--mode echo` (default) is `startEchoServer` from examples/echo-server.ts, unchanged: every
  *   message comes back to its sender with the same type.
- * - `--mode broadcast`: every message is sent to every open peer, the sender included. A peer whose
- *   outbound buffer is full misses that message (counted as dropped).
+ * - `--mode broadcast` (cli/broadcast-server.ts): every message is sent to every open peer, the sender
+ *   included. A peer whose outbound buffer is full misses that message (counted as dropped).
  *
  * Prints its URL on stdout, then a counters line on stderr every --interval (1 s): connections, messages/s
  * in and out (from the workers' stats). Rewritten in place when stderr is a terminal; otherwise a plain
@@ -16,9 +16,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { ErrorCode, PeerPool, State, StreamPeerTLS, StreamPeerTLSStatus, WebSocketPeer, WriteMode, type StreamPeerTCP } from '../src/index.js';
+import { PeerPool } from '../src/index.js';
 import { startEchoServer } from '../examples/echo-server.js';
-import { listenOrThrow } from '../examples/listen.js';
+import { startBroadcastServer, type RunningServer } from './broadcast-server.js';
 import { bool, flagsHelp, num, parseArgs, str, type FlagSpecs } from './args.js';
 import { CliError, EXIT, holdingLoop, setStage, UsageError } from './errors.js';
 import { int, StatusLine } from './term.js';
@@ -63,115 +63,6 @@ const LISTEN_HINTS: Record<string, string> = {
   EAFNOSUPPORT: 'address family not supported',
   LISTEN_TIMEOUT: 'the I/O worker did not answer in time',
 };
-
-interface RunningServer {
-  readonly url: string;
-  readonly peers: number;
-  stop(): Promise<void>;
-}
-
-interface Options {
-  port: number;
-  host: string;
-  tlsPems: { key: string; cert: string } | null;
-  protocols: string[];
-  maxMessage: number;
-  tickMs: number;
-  pool: PeerPool;
-}
-
-/**
- * Broadcast: every message received from any peer goes to every OPEN peer, with its type. Listening
- * and the URL come from examples/listen.ts (as for the echo server); the accept loop is the Godot one.
- */
-function startBroadcastServer(o: Options, onDrop: () => void): RunningServer {
-  const { server, tlsOptions, url } = listenOrThrow({ port: o.port, host: o.host, pool: o.pool, ...(o.tlsPems !== null ? { tls: o.tlsPems } : {}) }, 'broadcast server');
-  let peers: WebSocketPeer[] = [];
-  let pending: { tls: StreamPeerTLS; tcp: StreamPeerTCP }[] = [];
-
-  const makePeer = (tcp: StreamPeerTCP, tls: StreamPeerTLS | null): void => {
-    const peer = new WebSocketPeer({ pool: o.pool });
-    peer.supportedProtocols = o.protocols;
-    peer.inboundBufferSize = o.maxMessage;
-    peer.outboundBufferSize = Math.max(65535, o.maxMessage);
-    if (peer.acceptStream(tls ?? tcp) !== ErrorCode.OK) {
-      if (tls !== null) tls.disconnectFromStream();
-      else tcp.disconnectFromHost();
-      return;
-    }
-    peers.push(peer);
-  };
-
-  const accept = (): void => {
-    while (server.isConnectionAvailable()) {
-      const tcp = server.takeConnection()!;
-      if (tlsOptions === null) {
-        makePeer(tcp, null);
-        continue;
-      }
-      const tls = new StreamPeerTLS();
-      if (tls.acceptStream(tcp, tlsOptions) !== ErrorCode.OK) tcp.disconnectFromHost();
-      else pending.push({ tls, tcp });
-    }
-    if (pending.length !== 0) {
-      pending = pending.filter((p) => {
-        p.tls.poll();
-        const s = p.tls.getStatus();
-        if (s === StreamPeerTLSStatus.STATUS_CONNECTED) makePeer(p.tcp, p.tls);
-        return s === StreamPeerTLSStatus.STATUS_HANDSHAKING;
-      });
-    }
-  };
-
-  /** The fan-out: each packet of each OPEN peer, sent to every OPEN peer (the sender included). */
-  const broadcast = (): void => {
-    for (const p of peers) {
-      if (p.getReadyState() !== State.OPEN) continue;
-      while (p.getAvailablePacketCount() > 0) {
-        const bytes = p.getPacket();
-        const mode = p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY;
-        for (const q of peers) {
-          // A full outbound buffer (ERR_OUT_OF_MEMORY): that peer misses this message.
-          if (q.getReadyState() === State.OPEN && q.send(bytes, mode) !== ErrorCode.OK) onDrop();
-        }
-      }
-    }
-  };
-
-  const pollAll = (): void => {
-    for (const p of peers) p.poll();
-    if (peers.some((p) => p.getReadyState() === State.CLOSED)) peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
-  };
-
-  const timer = setInterval(() => {
-    accept();
-    pollAll();
-    broadcast();
-  }, o.tickMs);
-  let stopping: Promise<void> | null = null;
-  const stop = async (): Promise<void> => {
-    clearInterval(timer);
-    server.stop();
-    for (const p of pending) p.tls.disconnectFromStream();
-    pending = [];
-    for (const p of peers) p.close(1001, 'going away');
-    const deadline = Date.now() + 3000;
-    while (peers.length !== 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, o.tickMs));
-      pollAll();
-    }
-    // Whoever did not answer in time is dropped (close code -1).
-    for (const p of peers) p.close(-1);
-    peers = [];
-  };
-  return {
-    url,
-    get peers() {
-      return peers.length;
-    },
-    stop: () => (stopping ??= stop()),
-  };
-}
 
 function readPem(path: string, flag: string): string {
   try {

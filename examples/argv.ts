@@ -1,5 +1,6 @@
 /**
- * The tiny `--name value` reader the examples use (the package ships examples/, never bench/).
+ * The tiny `--name value` reader the examples use, and the benchmarks through bench/common.ts (the
+ * package ships examples/, never bench/, so it lives here).
  */
 
 /** The value of `--name value` or `--name=value` in `argv`; '' for a flag without a value; undefined if absent. */
@@ -15,11 +16,11 @@ export function argValue(argv: string[], name: string): string | undefined {
   return undefined;
 }
 
-/** A positive integer flag (`_` separators allowed), or `fallback` when absent. */
-export function argInt(argv: string[], name: string, fallback: number): number {
+/** An integer flag of at least `min` (a positive one by default; `_` separators allowed), or `fallback` when absent. */
+export function argInt(argv: string[], name: string, fallback: number, min = 1): number {
   const v = argValue(argv, name);
   if (v === undefined || v === '') return fallback;
   const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`--${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n < min) throw new TypeError(`--${name} must be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got ${v}`);
   return n;
 }

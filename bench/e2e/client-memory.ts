@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { PeerPool, State, WebSocketPeer } from '../../src/index.js';
-import { argInt, argValue, fmtSpread, isMain, machineInfo, spread, writeResult, type Spread } from '../common.js';
+import { argInt, argValue, fmtSpread, isMain, machineInfo, sleep, spread, writeResult, type Spread } from '../common.js';
 
 type Impl = 'ringsocket' | 'ws';
 interface ChildResult {
@@ -29,7 +29,6 @@ interface ChildResult {
   heapPerPeerKiB: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const BATCH = 200;
 
 async function settle(gc: () => void): Promise<void> {

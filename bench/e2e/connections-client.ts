@@ -26,8 +26,7 @@
  */
 import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { isMain } from '../common.js';
+import { isMain, openFilesLimit } from '../common.js';
 
 export interface ClientOptions {
   port: number;
@@ -92,17 +91,6 @@ interface Conn {
 type TaggedSocket = net.Socket & { [kConn]: Conn };
 /** Owner of sockets abandoned for a busy source port: their events change nothing. */
 const RETIRED: Conn = { id: -1, sock: null as unknown as net.Socket, state: ST_FAILED, buf: null };
-
-/** Soft RLIMIT_NOFILE of this process, from /proc/self/limits (NaN where that file does not exist). */
-export function nofileLimit(): number {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
-    if (m === null) return NaN;
-    return m[1] === 'unlimited' ? Infinity : Number(m[1]);
-  } catch {
-    return NaN;
-  }
-}
 
 function main(): void {
   const o = JSON.parse(process.argv[2] ?? '{}') as ClientOptions;
@@ -328,7 +316,7 @@ function main(): void {
     else if (m.t === 'exit') process.exit(0);
   });
   process.on('disconnect', () => process.exit(0));
-  send({ t: 'ready', pid: process.pid, nofile: nofileLimit() });
+  send({ t: 'ready', pid: process.pid, nofile: openFilesLimit() });
 }
 
 // Importing this module (for its types) must not start a load generator.

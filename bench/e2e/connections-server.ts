@@ -16,13 +16,12 @@
  * ← { t: 'mem', label, gc } → { t: 'mem', snap }; ← { t: 'exit' } → exit at once (no closing
  * handshakes: 10,000 of them are not what is measured).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer, WriteMode } from '../../src/index.js';
-import { isMain } from '../common.js';
-import { nofileLimit } from './connections-client.js';
+import { fdCount, isMain, openFilesLimit } from '../common.js';
 
 export type ConnImpl = 'ringsocket' | 'ws-main';
 
@@ -107,14 +106,6 @@ function procStatus(): { vmRss: number; rssAnon: number; rssFile: number; rssShm
     vmHwm: kb('VmHWM'),
     threads: th === null ? NaN : Number(th[1]),
   };
-}
-
-function fdCount(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return NaN;
-  }
 }
 
 function newCounts(): ServerCounts {
@@ -375,7 +366,7 @@ async function main(): Promise<void> {
     } else if (m.t === 'exit') process.exit(0);
   });
   process.on('disconnect', () => process.exit(0));
-  send({ t: 'listening', port: running.port, pid: process.pid, nofile: nofileLimit() });
+  send({ t: 'listening', port: running.port, pid: process.pid, nofile: openFilesLimit() });
 }
 
 if (isMain(import.meta.url) && process.send !== undefined) await main();

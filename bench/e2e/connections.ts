@@ -41,8 +41,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { argInt, argValue, fmtSpread, isMain, machineInfo, spread, writeResult, type MachineInfo, type Spread } from '../common.js';
-import { nofileLimit, type ClientCommand, type ClientNotice, type ClientOptions, type ClientProgress } from './connections-client.js';
+import { argInt, argValue, fmtSpread, isMain, machineInfo, openFilesLimit, sleep, spread, writeResult, type MachineInfo, type Spread } from '../common.js';
+import { type ClientCommand, type ClientNotice, type ClientOptions, type ClientProgress } from './connections-client.js';
 import type { ConnImpl, MemSnapshot, ServerCommand, ServerCounts, ServerNotice, ServerOptions } from './connections-server.js';
 
 export interface ConnectionsOptions {
@@ -220,7 +220,6 @@ class Child<N extends { t: string }, C> {
 type Server = Child<ServerNotice, ServerCommand>;
 type Client = Child<ClientNotice, ClientCommand>;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---- one run ----------------------------------------------------------------------------------------
 
@@ -444,7 +443,7 @@ function fmtRow(s: ConnectionsSample): string {
 export async function runConnections(partial: Partial<ConnectionsOptions> = {}, log: (s: string) => void = console.log): Promise<ConnectionsResult> {
   const o: ConnectionsOptions = { ...DEFAULT_OPTIONS, ...partial };
   const machine = machineInfo();
-  const nofile = nofileLimit();
+  const nofile = openFilesLimit();
   let portRange = '';
   try {
     portRange = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().replace(/\s+/, '-');

@@ -19,11 +19,16 @@
  * after a `write()` that returns false, wait for 'drain' (at most one batch beyond the socket's
  * high-water mark is queued here). Each payload carries its sequence number (uint32 LE at byte 0)
  * and `0xA5` in every other byte, so the receiver can verify count, order and content.
+ *
+ * Why not `ringsocket load` (cli/): that is a client measuring a server's round trips; this is a server
+ * pushing a one-way stream at a receiver whose main-thread cost is measured, and it must cost almost no
+ * CPU per message, so it writes pre-built frames (headers from bench/suite/wire.ts) to the raw socket.
  */
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { isMain } from '../common.js';
+import { binaryFrameHeader } from '../suite/wire.js';
 
 export interface LoadSenderOptions {
   count: number;
@@ -36,27 +41,11 @@ export type SenderCommand = { t: 'go' } | { t: 'exit' };
 
 export const PAYLOAD_FILL = 0xa5;
 
-function frameHeader(size: number): Buffer {
-  if (size < 126) return Buffer.from([0x82, size]);
-  if (size < 65536) {
-    const h = Buffer.alloc(4);
-    h[0] = 0x82;
-    h[1] = 126;
-    h.writeUInt16BE(size, 2);
-    return h;
-  }
-  const h = Buffer.alloc(10);
-  h[0] = 0x82;
-  h[1] = 127;
-  h.writeBigUInt64BE(BigInt(size), 2);
-  return h;
-}
-
 function main(): void {
   const opts = JSON.parse(process.argv[2] ?? '{}') as LoadSenderOptions;
   const { count, size, batch } = opts;
   if (!(count > 0 && size >= 4 && batch > 0)) throw new Error(`load-sender: bad options ${process.argv[2]}`);
-  const header = frameHeader(size);
+  const header = binaryFrameHeader(size, false);
   const frameLen = header.length + size;
   const template = Buffer.alloc(frameLen, PAYLOAD_FILL);
   header.copy(template, 0);

@@ -14,9 +14,8 @@
 import net from 'node:net';
 import { PeerPool, TCPServer, ErrorCode } from '../../src/index.js';
 import { crashWorker, setReusePort, usesReusePort } from '../../src/testing.js';
-import { argInt, fmtSpread, isMain, machineInfo, spread, writeResult } from '../common.js';
+import { argInt, fmtSpread, isMain, machineInfo, sleep, spread, writeResult } from '../common.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function workersUp(pool: PeerPool, threads: number): Promise<void> {
   const deadline = performance.now() + 10_000;

@@ -9,11 +9,10 @@
  *      ← { t: 'exit' }
  * argv[2]: JSON { threads, killEveryMs } (killEveryMs 0 = never).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { PeerPool } from '../../src/index.js';
 import { crashWorker } from '../../src/testing.js';
 import { startEchoServer } from '../../examples/echo-server.js';
-import { isMain } from '../common.js';
+import { fdCount, isMain, vmRssBytes } from '../common.js';
 import { WorkerGc } from '../e2e/connections-server.js';
 
 export interface SoakServerOptions {
@@ -59,19 +58,6 @@ export type SoakServerNotice =
   | { t: 'fatal'; message: string };
 export type SoakServerCommand = { t: 'sample'; id: number; gc: boolean } | { t: 'exit' };
 
-function fdCount(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return NaN;
-  }
-}
-
-function vmRss(): number {
-  const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return m === null ? process.memoryUsage().rss : Number(m[1]) * 1024;
-}
-
 async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2] ?? '{}') as SoakServerOptions;
   const send = (m: SoakServerNotice): void => void process.send!(m);
@@ -98,7 +84,7 @@ async function main(): Promise<void> {
       at: Date.now(),
       gc: didGc,
       fds: fdCount(),
-      rss: vmRss(),
+      rss: vmRssBytes(),
       heapUsed: mu.heapUsed,
       heapTotal: mu.heapTotal,
       arrayBuffers: mu.arrayBuffers,

@@ -24,11 +24,10 @@
  * Results: bench/results/<timestamp>-soak.json (or -soak-kill.json).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { argInt, argValue, isMain, machineInfo, writeResult } from '../common.js';
+import { argInt, argValue, fdCount, isMain, machineInfo, vmRssBytes, writeResult } from '../common.js';
 import type { KillEvent, SoakSample, SoakServerCommand, SoakServerNotice } from './soak-server.js';
 
 export interface SoakOptions {
@@ -90,8 +89,7 @@ function selfSample(gc: boolean): SideSample {
   const g = (globalThis as { gc?: () => void }).gc;
   const didGc = gc && typeof g === 'function';
   if (didGc) g!();
-  const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'));
-  return { at: Date.now(), fds: readdirSync('/proc/self/fd').length, rss: m === null ? process.memoryUsage().rss : Number(m[1]) * 1024, gc: didGc };
+  return { at: Date.now(), fds: fdCount(), rss: vmRssBytes(), gc: didGc };
 }
 
 class ServerChild {

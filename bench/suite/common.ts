@@ -1,37 +1,11 @@
 /**
- * Helpers shared by the side-by-side suite's processes: clocks, statistics, machine facts, paths.
- * Kept apart from bench/common.ts so that the suite does not depend on files other benchmarks edit.
+ * Helpers only the side-by-side suite uses: open-file limits (S5), the machine-wide CPU clock, the
+ * number formats of its tables, its simulated game logic. The helpers every benchmark shares (paths,
+ * result files, statistics, machine facts, thread and process clocks, isMain) are in bench/common.ts.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus, availableParallelism, loadavg, release, totalmem } from 'node:os';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** Repository root, from dist/bench/suite/common.js (three levels up). */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
-
-/** CPU time (ns) of the calling thread: first field of /proc/thread-self/schedstat. */
-export function threadCpuNs(): number {
-  const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
-  return Number(text.slice(0, text.indexOf(' ')));
-}
-
-/** CPU time (ns) of the whole process, every thread (user + system). */
-export function processCpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
-
-/** The soft limit on open files of this process (from /proc/self/limits). */
-export function openFilesLimit(): number {
-  const text = readFileSync('/proc/self/limits', 'latin1');
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  if (m === null) return NaN;
-  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
-}
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Spread } from '../common.js';
 
 /**
  * Whether a child can be given `want` open files: `ulimit -n` in a shell raises the hard limit only
@@ -59,21 +33,6 @@ export function machineBusyPct(a: { busy: number; total: number }, b: { busy: nu
   return dt > 0 ? ((b.busy - a.busy) / dt) * 100 * cores : NaN;
 }
 
-export interface Spread {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-export function spread(values: number[]): Spread {
-  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (s.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
-  const mid = s.length >> 1;
-  const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
-}
-
 /** Number with a sensible count of significant digits and k/M suffixes for large values. */
 export function fmtNum(v: number): string {
   if (!Number.isFinite(v)) return '–';
@@ -87,14 +46,11 @@ export function fmtNum(v: number): string {
   return v.toPrecision(2);
 }
 
-export function fmtSpread(s: Spread): string {
+/** A spread in the suite's tables: `median (min–max)` with fmtNum, the median alone for one run. */
+export function fmtSpreadNum(s: Spread): string {
   if (s.n === 0) return '–';
   if (s.n === 1) return fmtNum(s.median);
   return `${fmtNum(s.median)} (${fmtNum(s.min)}–${fmtNum(s.max)})`;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Spin on the CPU for `ms` milliseconds (the tick loop's simulated game logic). */
@@ -103,87 +59,4 @@ export function busyWork(ms: number): void {
   let x = 0;
   while (performance.now() < end) x = (x * 1103515245 + 12345) | 0;
   if (x === 0.5) console.log(x); // never true; keeps the loop from being optimised away
-}
-
-export interface MachineFacts {
-  date: string;
-  node: string;
-  v8: string;
-  uv: string;
-  platform: string;
-  arch: string;
-  kernel: string;
-  cpuModel: string;
-  cores: number;
-  memGiB: number;
-  loadavgAtStart: number[];
-  openFilesLimit: number;
-  gitCommit: string;
-  gitDirty: boolean;
-  versions: Record<string, string>;
-  /** ws uses bufferutil's native mask/unmask when it can load it (an optional dependency of uWS here). */
-  wsUsesBufferutil: boolean;
-}
-
-function pkgVersion(name: string): string {
-  try {
-    const req = createRequire(path.join(REPO_ROOT, 'package.json'));
-    const file = req.resolve(`${name}/package.json`);
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  } catch {
-    // Packages whose "exports" hide package.json: look in node_modules directly.
-    const file = path.join(REPO_ROOT, 'node_modules', name, 'package.json');
-    if (!existsSync(file)) return 'absent';
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-  }
-}
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return '';
-  }
-}
-
-export function machineFacts(): MachineFacts {
-  const c = cpus();
-  let wsUsesBufferutil = false;
-  if (process.env.WS_NO_BUFFER_UTIL === undefined) {
-    try {
-      createRequire(path.join(REPO_ROOT, 'node_modules', 'ws', 'index.js')).resolve('bufferutil');
-      wsUsesBufferutil = true;
-    } catch {
-      wsUsesBufferutil = false;
-    }
-  }
-  return {
-    date: new Date().toISOString(),
-    node: process.version,
-    v8: process.versions.v8,
-    uv: process.versions.uv ?? '',
-    platform: process.platform,
-    arch: process.arch,
-    kernel: release(),
-    cpuModel: c[0]?.model.trim() ?? 'unknown',
-    cores: availableParallelism(),
-    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    loadavgAtStart: loadavg().map((v) => Math.round(v * 100) / 100),
-    openFilesLimit: openFilesLimit(),
-    gitCommit: git(['rev-parse', '--short', 'HEAD']),
-    gitDirty: git(['status', '--porcelain', '--', 'src', 'workers']) !== '',
-    versions: {
-      ws: pkgVersion('ws'),
-      'uws-js-unofficial': pkgVersion('@trufflesuite/uws-js-unofficial'),
-      'hdr-histogram-js': pkgVersion('hdr-histogram-js'),
-      bufferutil: pkgVersion('bufferutil'),
-    },
-    wsUsesBufferutil,
-  };
-}
-
-/** Whether this module is the program's entry point. */
-export function isMain(metaUrl: string): boolean {
-  const entry = process.argv[1];
-  return entry !== undefined && path.resolve(entry) === fileURLToPath(metaUrl);
 }

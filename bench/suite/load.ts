@@ -1,6 +1,7 @@
 /**
  * Load generator process of the side-by-side suite: raw `net` sockets, a hand-written upgrade
- * request, pre-built masked frames, a frame counter for the replies, HDR histograms for latency.
+ * request, pre-built masked frames, a frame counter for the replies, HDR histograms for latency
+ * (`ringsocket load`'s, cli/histogram.ts).
  * Forked by run.js with a JSON LoadConfig as argv[2]; driven over IPC (see protocol.ts).
  *
  * Modes:
@@ -15,12 +16,17 @@
  * - `idle` (S5): connect and hold.
  *
  * Its own CPU time is reported with every mark, so a saturated load process shows in the results.
+ *
+ * Why not `ringsocket load` (cli/), which measures the same round trips: the suite compares ringsocket
+ * with other servers (ws, uWS), so its load must not go through ringsocket (the client side would carry
+ * ringsocket's own costs and faults into every server's figures), and on 2 cores it must be as cheap as
+ * raw sockets with pre-built masked frames can make it. bench/e2e/load-agreement.ts checks that the two
+ * generators agree on S2. What they measure the same way is shared: the latency histogram.
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import hdr from 'hdr-histogram-js';
-import type { Histogram } from 'hdr-histogram-js';
-import { isMain, processCpuNs } from './common.js';
+import { LatencyHistogram, newHistogram } from '../../cli/histogram.js';
+import { isMain, processCpuNs } from '../common.js';
 import type { LatencySummary, LoadCommand, LoadConfig, LoadCounters, LoadNotice } from './protocol.js';
 import { buildClientFrame, clientHeaderLength, FrameReader, repeatFrame, upgradeRequest, writeMasked } from './wire.js';
 
@@ -29,22 +35,22 @@ const OP_CLOSE = 0x8;
 const PAYLOAD_FILL = 0xa5;
 const CURVE_PERCENTILES = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
 
-function newHistogram(): Histogram {
-  // Microseconds, 1 µs .. 60 s, 3 significant digits (grows if a value is larger).
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
-}
-
-export function summarize(h: Histogram): LatencySummary {
+/**
+ * The latencies (µs) in the summary the suite's results hold. The histogram is `ringsocket load`'s
+ * (cli/histogram.ts: HdrHistogram, 1 µs .. 60 s, 3 significant digits; percentiles clamped to the exact
+ * min and max, so max is the largest value recorded, not its bucket's upper edge).
+ */
+export function summarize(h: LatencyHistogram): LatencySummary {
   return {
-    count: h.totalCount,
-    p50: h.getValueAtPercentile(50),
-    p90: h.getValueAtPercentile(90),
-    p99: h.getValueAtPercentile(99),
-    p999: h.getValueAtPercentile(99.9),
-    max: h.maxValue,
+    count: h.count,
+    p50: h.percentile(50),
+    p90: h.percentile(90),
+    p99: h.percentile(99),
+    p999: h.percentile(99.9),
+    max: h.max,
     mean: h.mean,
-    curve: CURVE_PERCENTILES.map((p) => [p, h.totalCount === 0 ? 0 : h.getValueAtPercentile(p)] as [number, number]),
-    encoded: hdr.encodeIntoCompressedBase64(h),
+    curve: CURVE_PERCENTILES.map((p) => [p, h.percentile(p)] as [number, number]),
+    encoded: h.encodeHdr(),
   };
 }
 
@@ -97,9 +103,9 @@ function main(): void {
         if (intended >= windowStart && intended < windowEnd) {
           const now = performance.now();
           const actual = buf.readDoubleLE(off + 8);
-          rtt.recordValue(Math.max(0, Math.round((now - intended) * 1000)));
-          rttRaw.recordValue(Math.max(0, Math.round((now - actual) * 1000)));
-          lag.recordValue(Math.max(0, Math.round((actual - intended) * 1000)));
+          rtt.record((now - intended) * 1000);
+          rttRaw.record((now - actual) * 1000);
+          lag.record((actual - intended) * 1000);
         }
       }
     } else if (opcode === OP_BINARY && len === cfg.snapshotBytes) {

@@ -7,12 +7,16 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fmtNum, fmtSpread, isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from './common.js';
+import { isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from '../common.js';
+import { fmtNum, fmtSpreadNum } from './common.js';
 import { SERVER_IMPLS, type ServerImpl } from './protocol.js';
 import { readSuiteResults, RESULT_KIND, type SuiteResult, type VariantInfo } from './results.js';
 import { SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
+import { percentileChartSvg, type Series as PercentileSeries } from '../../cli/svg.js';
 import { barChart, COLORS, lineChart, type Series } from './svg.js';
 
+/** The S2 latency chart's percentile axis reaches 99.999 % (the last point of a run's curve before 100 %). */
+const S2_NINES = 5;
 const CHART_DIR = path.join(RESULTS_DIR, 'charts');
 const RESULTS_MD = path.join(REPO_ROOT, 'bench', 'RESULTS.md');
 const BASELINE: ServerImpl = 'ws-main';
@@ -50,7 +54,7 @@ export function variantTable(r: SuiteResult, v: VariantInfo): string {
     const ok = mine.filter((x) => x.ok && x.skipped === '').length;
     const row = [impl, `${ok}/${mine.length}`];
     for (const m of v.metrics) {
-      row.push(fmtSpread(stat(runs, impl, m.key)));
+      row.push(fmtSpreadNum(stat(runs, impl, m.key)));
       if (m.ratio) row.push(ratio(runs, impl, m.key));
     }
     lines.push(`| ${row.join(' | ')} |`);
@@ -93,13 +97,15 @@ function chartsFor(r: SuiteResult, v: VariantInfo): { file: string; alt: string 
   const metricLabel = (key: string) => v.metrics.find((m) => m.key === key)?.label ?? key;
 
   if (v.scenario === 'S2') {
-    const series: Series[] = [];
+    // The latency-by-percentile chart is `ringsocket load`'s (cli/svg.ts), with a log latency axis.
+    const series: PercentileSeries[] = [];
     for (const impl of impls) {
       const run = medianRun(runs, impl, 'p99Ms');
       if (run?.detail.rtt === undefined) continue;
-      series.push({ label: impl, color: COLORS[impl] ?? '#777', points: run.detail.rtt.curve.map(([p, us]) => [p, us / 1000] as [number, number]) });
+      series.push({ name: impl, color: COLORS[impl] ?? '#777', points: run.detail.rtt.curve.map(([p, us]) => [p, us / 1000] as [number, number]) });
     }
-    write(`${base}-latency.svg`, 'RTT distribution', lineChart('S2 RTT by percentile (corrected for coordinated omission; median run)', { label: 'percentile', scale: 'nines' }, { label: 'RTT (ms, log)', scale: 'log' }, series));
+    const title = 'S2 RTT by percentile (corrected for coordinated omission; median run)';
+    write(`${base}-latency.svg`, 'RTT distribution', percentileChartSvg(title, [], series, S2_NINES, { logLatency: true }));
   } else if (v.scenario === 'S3') {
     const series: Series[] = [];
     for (const impl of impls) {

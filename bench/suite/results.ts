@@ -1,7 +1,7 @@
 /** The JSON a suite run leaves in bench/results/ (one file per invocation of run.js). */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { RESULTS_DIR, type MachineFacts } from './common.js';
+import { RESULTS_DIR, resultPath, type MachineFacts } from '../common.js';
 import type { MetricDef, RunResult, ScenarioId, SuiteOptions } from './scenarios.js';
 
 export const RESULT_KIND = 'ringsocket-bench-suite';
@@ -31,9 +31,7 @@ export interface SuiteResult {
 }
 
 export function writeSuiteResult(r: SuiteResult): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const stamp = r.startedAt.replace(/[:.]/g, '-');
-  const file = path.join(RESULTS_DIR, `${stamp}-suite${r.options.quick ? '-quick' : ''}.json`);
+  const file = resultPath(`suite${r.options.quick ? '-quick' : ''}`, r.startedAt);
   // One line per run keeps the files diffable yet small (tick samples and histograms are long).
   const { runs, ...head } = r;
   const text = JSON.stringify({ ...head, runs: [] }, null, 1).replace(/"runs": \[\]\n}$/, () => `"runs": [\n${runs.map((x) => JSON.stringify(x)).join(',\n')}\n ]\n}`);

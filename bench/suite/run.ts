@@ -20,64 +20,37 @@
  */
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { fmtNum, isMain, machineFacts, openFilesLimit, REPO_ROOT, tryRaiseFdLimit } from './common.js';
+import { argInt, argList, argValue, isMain, machineFacts, openFilesLimit, REPO_ROOT } from '../common.js';
+import { fmtNum, tryRaiseFdLimit } from './common.js';
 import { SERVER_IMPLS, type RsLoop, type ServerImpl } from './protocol.js';
 import { writeSuiteResult, type SuiteResult, type VariantInfo } from './results.js';
 import { runOne, SCENARIO_IDS, variantsOf, type RunResult, type ScenarioId, type SuiteOptions, type Variant } from './scenarios.js';
 import { variantTable, writeReport } from './report.js';
 
-function flag(argv: string[], name: string): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${name}`) {
-      const next = argv[i + 1];
-      return next === undefined || next.startsWith('--') ? '' : next;
-    }
-    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
-  }
-  return undefined;
-}
-
-function intFlag(argv: string[], name: string, dflt: number, min = 1): number {
-  const v = flag(argv, name);
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new TypeError(`--${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
-
-function listFlag<T extends string>(argv: string[], name: string, allowed: readonly T[]): T[] {
-  const v = flag(argv, name);
-  if (v === undefined || v === '') return [...allowed];
-  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const s of items) if (!allowed.includes(s as T)) throw new TypeError(`--${name}: unknown '${s}' (one of ${allowed.join(', ')})`);
-  return items as T[];
-}
-
 export function parseOptions(argv: string[]): SuiteOptions & { report: boolean } {
-  const quick = flag(argv, 'quick') !== undefined;
-  const rsLoop = flag(argv, 'rs-loop');
+  const quick = argValue(argv, 'quick') !== undefined;
+  const rsLoop = argValue(argv, 'rs-loop');
   if (rsLoop !== undefined && rsLoop !== 'immediate' && rsLoop !== 'paced' && rsLoop !== 'wait') throw new TypeError(`--rs-loop must be immediate, paced or wait, got ${rsLoop}`);
-  const cpuProf = flag(argv, 'cpu-prof');
-  const s5 = flag(argv, 's5-conns');
+  const cpuProf = argValue(argv, 'cpu-prof');
+  const s5 = argValue(argv, 's5-conns');
   const s5Conns = s5 === undefined || s5 === '' ? (quick ? [5_000] : [10_000, 50_000]) : s5.split(',').map((x) => Number(x.replace(/_/g, '')));
   if (s5Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s5-conns must be positive integers, got ${s5}`);
   return {
-    scenarios: listFlag(argv, 'scenario', SCENARIO_IDS),
-    servers: listFlag(argv, 'servers', SERVER_IMPLS),
-    reps: intFlag(argv, 'reps', quick ? 1 : 3),
+    scenarios: argList(argv, 'scenario', SCENARIO_IDS),
+    servers: argList(argv, 'servers', SERVER_IMPLS),
+    reps: argInt(argv, 'reps', quick ? 1 : 3),
     quick,
     rsLoop: rsLoop as RsLoop | undefined,
-    pacedMs: intFlag(argv, 'paced-ms', 1),
-    rsThreads: intFlag(argv, 'rs-threads', 0, 0),
-    rsInboundBytes: intFlag(argv, 'rs-inbound-bytes', 0, 0),
-    rsNice: intFlag(argv, 'rs-nice', -1, -1),
-    rsYoungMb: intFlag(argv, 'rs-young-mb', -1, -1),
+    pacedMs: argInt(argv, 'paced-ms', 1),
+    rsThreads: argInt(argv, 'rs-threads', 0, 0),
+    rsInboundBytes: argInt(argv, 'rs-inbound-bytes', 0, 0),
+    rsNice: argInt(argv, 'rs-nice', -1, -1),
+    rsYoungMb: argInt(argv, 'rs-young-mb', -1, -1),
     s5Conns,
-    rssLimitMiB: intFlag(argv, 'rss-limit-mib', 4096),
-    floodBatch: intFlag(argv, 'flood-batch', 0, 0),
+    rssLimitMiB: argInt(argv, 'rss-limit-mib', 4096),
+    floodBatch: argInt(argv, 'flood-batch', 0, 0),
     cpuProfDir: cpuProf === undefined ? '' : path.resolve(cpuProf === '' ? 'prof' : cpuProf),
-    report: flag(argv, 'no-report') === undefined,
+    report: argValue(argv, 'no-report') === undefined,
   };
 }
 

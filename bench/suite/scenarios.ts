@@ -5,7 +5,8 @@
 import { Child } from './procs.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { machineBusyPct, machineCpu, sleep, spread } from './common.js';
+import { sleep, spread } from '../common.js';
+import { machineBusyPct, machineCpu } from './common.js';
 import type {
   LatencySummary,
   LoadCommand,

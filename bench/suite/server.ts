@@ -6,7 +6,8 @@
  * Main-thread CPU is read from /proc/thread-self/schedstat on this process's main thread (where the
  * application code runs in every implementation); process CPU from process.cpuUsage (all threads).
  */
-import { busyWork, isMain, openFilesLimit, processCpuNs, threadCpuNs } from './common.js';
+import { isMain, openFilesLimit, processCpuNs, threadCpuNs } from '../common.js';
+import { busyWork } from './common.js';
 import type { ServerCommand, ServerConfig, ServerCounters, ServerMark, ServerNotice } from './protocol.js';
 import { TickLoop } from './tick.js';
 import type { Backend, BackendFactory } from './servers/backend.js';

@@ -1,7 +1,9 @@
 /**
  * Hand-written SVG charts for RESULTS.md: bars with min–max whiskers, and line charts with optional
- * log axes (including the "nines" percentile axis of latency distributions). No dependencies.
+ * log axes (S3's tick lateness over time). No dependencies. The latency-by-percentile chart (S2) is not
+ * drawn here: it is `ringsocket load`'s writer, cli/svg.ts, which this file also takes `esc` from.
  */
+import { esc } from '../../cli/svg.js';
 
 export const COLORS: Record<string, string> = {
   ringsocket: '#d62728',
@@ -15,10 +17,6 @@ const H = 360;
 const PAD = { l: 70, r: 20, t: 40, b: 70 };
 const FONT = 'font-family="sans-serif" font-size="12"';
 const TITLE_FONT = 'font-family="sans-serif" font-size="14" font-weight="bold"';
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 function fmtTick(v: number): string {
   const a = Math.abs(v);
@@ -102,23 +100,16 @@ export interface Series {
 
 export interface Axis {
   label: string;
-  /** 'linear', 'log' (base 10), or 'nines' (x is a percentile, drawn as −log10(1 − p/100)). */
-  scale: 'linear' | 'log' | 'nines';
+  /** 'linear' or 'log' (base 10). */
+  scale: 'linear' | 'log';
 }
-
-const NINES_MAX = 5; // 99.999th percentile
 
 function toAxis(v: number, a: Axis): number {
   if (a.scale === 'log') return Math.log10(Math.max(v, 1e-3));
-  if (a.scale === 'nines') return v >= 100 ? NINES_MAX : Math.min(NINES_MAX, -Math.log10(1 - v / 100));
   return v;
 }
 
 function axisTicks(lo: number, hi: number, a: Axis): { at: number; label: string }[] {
-  if (a.scale === 'nines') {
-    const labels = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%'];
-    return labels.map((label, i) => ({ at: i, label }));
-  }
   if (a.scale === 'log') {
     const out: { at: number; label: string }[] = [];
     for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) out.push({ at: e, label: fmtTick(10 ** e) });
@@ -131,8 +122,8 @@ export function lineChart(title: string, x: Axis, y: Axis, series: Series[]): st
   const pts = series.flatMap((s) => s.points).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
   const xs = pts.map(([a]) => toAxis(a, x));
   const ys = pts.map(([, b]) => toAxis(b, y));
-  let x0 = x.scale === 'nines' ? 0 : x.scale === 'log' ? Math.floor(Math.min(...xs)) : 0;
-  let x1 = x.scale === 'nines' ? NINES_MAX : x.scale === 'log' ? Math.ceil(Math.max(...xs)) : Math.max(...xs);
+  let x0 = x.scale === 'log' ? Math.floor(Math.min(...xs)) : 0;
+  let x1 = x.scale === 'log' ? Math.ceil(Math.max(...xs)) : Math.max(...xs);
   let y0 = y.scale === 'log' ? Math.floor(Math.min(...ys)) : 0;
   let y1 = y.scale === 'log' ? Math.ceil(Math.max(...ys)) : Math.max(...ys);
   if (pts.length === 0) [x0, x1, y0, y1] = [0, 1, 0, 1];

@@ -24,6 +24,25 @@ export function clientHeaderLength(size: number): number {
 }
 
 /**
+ * The header of a final binary frame with `size` payload bytes, the mask key not included: a client's
+ * (`masked`, the key follows) or a server's (bench/e2e/load-sender.ts sends pre-framed server frames).
+ */
+export function binaryFrameHeader(size: number, masked: boolean): Buffer {
+  const m = masked ? 0x80 : 0;
+  if (size < 126) return Buffer.from([0x80 | OP_BINARY, m | size]);
+  const h = Buffer.alloc(size < 65536 ? 4 : 10);
+  h[0] = 0x80 | OP_BINARY;
+  if (size < 65536) {
+    h[1] = m | 126;
+    h.writeUInt16BE(size, 2);
+  } else {
+    h[1] = m | 127;
+    h.writeBigUInt64BE(BigInt(size), 2);
+  }
+  return h;
+}
+
+/**
  * One masked binary frame. `payload` is plain; the result carries it masked with `mask`.
  * Payload bytes at [off, off+n) can later be rewritten in place with `writeMasked`.
  */
@@ -31,16 +50,7 @@ export function buildClientFrame(payload: Uint8Array, mask: Uint8Array): Buffer 
   const size = payload.byteLength;
   const hl = clientHeaderLength(size);
   const f = Buffer.allocUnsafe(hl + size);
-  f[0] = 0x80 | OP_BINARY;
-  if (size < 126) {
-    f[1] = 0x80 | size;
-  } else if (size < 65536) {
-    f[1] = 0x80 | 126;
-    f.writeUInt16BE(size, 2);
-  } else {
-    f[1] = 0x80 | 127;
-    f.writeBigUInt64BE(BigInt(size), 2);
-  }
+  binaryFrameHeader(size, true).copy(f, 0);
   f.set(mask.subarray(0, 4), hl - 4);
   for (let i = 0; i < size; i++) f[hl + i] = payload[i]! ^ mask[i & 3]!;
   return f;

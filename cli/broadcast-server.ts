@@ -1,0 +1,130 @@
+/**
+ * `ringsocket serve --mode broadcast`: every message received from any peer goes to every OPEN peer
+ * (the sender included), with its type. A peer whose outbound buffer is full misses that message
+ * (counted as dropped). Listening and the URL come from examples/listen.ts (as for the echo server);
+ * the accept loop is the Godot one: TCPServer → [StreamPeerTLS] → WebSocketPeer.acceptStream.
+ */
+import { ErrorCode, PeerPool, State, StreamPeerTLS, StreamPeerTLSStatus, TCPServer, TLSOptions, WebSocketPeer, WriteMode, type StreamPeerTCP } from '../src/index.js';
+import { listenOrThrow } from '../examples/listen.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly peers: number;
+  stop(): Promise<void>;
+}
+
+export interface BroadcastOptions {
+  port: number;
+  host: string;
+  tlsPems: { key: string; cert: string } | null;
+  protocols: string[];
+  maxMessage: number;
+  tickMs: number;
+  pool: PeerPool;
+}
+
+/** Takes what the server accepted, through a TLS handshake for wss://, and hands each stream to `makePeer`. */
+class Acceptor {
+  #pending: { tls: StreamPeerTLS; tcp: StreamPeerTCP }[] = [];
+
+  constructor(
+    readonly server: TCPServer,
+    readonly tlsOptions: TLSOptions | null,
+    readonly makePeer: (tcp: StreamPeerTCP, tls: StreamPeerTLS | null) => void,
+  ) {}
+
+  accept(): void {
+    const { server, tlsOptions } = this;
+    while (server.isConnectionAvailable()) {
+      const tcp = server.takeConnection()!;
+      if (tlsOptions === null) {
+        this.makePeer(tcp, null);
+        continue;
+      }
+      const tls = new StreamPeerTLS();
+      if (tls.acceptStream(tcp, tlsOptions) !== ErrorCode.OK) tcp.disconnectFromHost();
+      else this.#pending.push({ tls, tcp });
+    }
+    if (this.#pending.length !== 0) {
+      this.#pending = this.#pending.filter((p) => {
+        p.tls.poll();
+        const s = p.tls.getStatus();
+        if (s === StreamPeerTLSStatus.STATUS_CONNECTED) this.makePeer(p.tcp, p.tls);
+        return s === StreamPeerTLSStatus.STATUS_HANDSHAKING;
+      });
+    }
+  }
+
+  /** Stop listening and drop the TLS handshakes under way. */
+  stop(): void {
+    this.server.stop();
+    for (const p of this.#pending) p.tls.disconnectFromStream();
+    this.#pending = [];
+  }
+}
+
+/** The fan-out: each packet of each OPEN peer, sent to every OPEN peer (the sender included). */
+function broadcast(peers: readonly WebSocketPeer[], onDrop: () => void): void {
+  for (const p of peers) {
+    if (p.getReadyState() !== State.OPEN) continue;
+    while (p.getAvailablePacketCount() > 0) {
+      const bytes = p.getPacket();
+      const mode = p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY;
+      for (const q of peers) {
+        // A full outbound buffer (ERR_OUT_OF_MEMORY): that peer misses this message.
+        if (q.getReadyState() === State.OPEN && q.send(bytes, mode) !== ErrorCode.OK) onDrop();
+      }
+    }
+  }
+}
+
+export function startBroadcastServer(o: BroadcastOptions, onDrop: () => void): RunningServer {
+  const { server, tlsOptions, url } = listenOrThrow({ port: o.port, host: o.host, pool: o.pool, ...(o.tlsPems !== null ? { tls: o.tlsPems } : {}) }, 'broadcast server');
+  let peers: WebSocketPeer[] = [];
+
+  const makePeer = (tcp: StreamPeerTCP, tls: StreamPeerTLS | null): void => {
+    const peer = new WebSocketPeer({ pool: o.pool });
+    peer.supportedProtocols = o.protocols;
+    peer.inboundBufferSize = o.maxMessage;
+    peer.outboundBufferSize = Math.max(65535, o.maxMessage);
+    if (peer.acceptStream(tls ?? tcp) !== ErrorCode.OK) {
+      if (tls !== null) tls.disconnectFromStream();
+      else tcp.disconnectFromHost();
+      return;
+    }
+    peers.push(peer);
+  };
+  const acceptor = new Acceptor(server, tlsOptions, makePeer);
+
+  const pollAll = (): void => {
+    for (const p of peers) p.poll();
+    if (peers.some((p) => p.getReadyState() === State.CLOSED)) peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
+  };
+
+  const timer = setInterval(() => {
+    acceptor.accept();
+    pollAll();
+    broadcast(peers, onDrop);
+  }, o.tickMs);
+  let stopping: Promise<void> | null = null;
+  const stop = async (): Promise<void> => {
+    clearInterval(timer);
+    acceptor.stop();
+    for (const p of peers) p.close(1001, 'going away');
+    const deadline = Date.now() + 3000;
+    while (peers.length !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, o.tickMs));
+      pollAll();
+    }
+    // Whoever did not answer in time is dropped (close code -1).
+    for (const p of peers) p.close(-1);
+    peers = [];
+  };
+  return {
+    url,
+    get peers() {
+      return peers.length;
+    },
+    stop: () => (stopping ??= stop()),
+  };
+}
