@@ -35,3 +35,25 @@ export function parseHeaderLine(line: string): [string, string] | null {
   if (!FIELD_VALUE.test(raw)) return null;
   return [name, raw.replace(/^[ \t]+|[ \t]+$/g, '')];
 }
+
+/** The bytes of `data` (a view, not a copy); a TypeError for anything else. */
+export function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new TypeError('data must be a Uint8Array, an ArrayBufferView or an ArrayBuffer');
+}
+
+/** An integer property in [min, 2^31-1], or a TypeError naming it. */
+export function checkSize(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 0x7fffffff) {
+    throw new TypeError(`${name} must be an integer between ${min} and 2^31-1, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** A copy of a list of strings, or a TypeError naming it. */
+export function checkStringList(v: unknown, name: string): string[] {
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new TypeError(`${name} must be an array of strings`);
+  return v.slice() as string[];
+}

@@ -28,7 +28,7 @@ import { encodeJson, type AcceptConfig, type ConnectConfig } from './protocol/co
 import { lookupStream } from './stream-ref.js';
 import type { StreamPeerTCP } from './tcp-server.js';
 import type { StreamPeerTLS } from './stream-peer-tls.js';
-import { isValidCloseCode, isToken, parseHeaderLine } from './validation.js';
+import { checkSize, checkStringList, isValidCloseCode, isToken, parseHeaderLine, toBytes } from './validation.js';
 
 export interface WebSocketPeerOptions {
   /** The worker pool that holds this peer's connections. Default: a shared pool created on first use. */
@@ -40,25 +40,6 @@ const EMPTY = new Uint8Array(0);
 const MAX_CLOSE_REASON_BYTES = 123;
 /** The default of both list properties, shared by every peer: the setters replace it, the getters copy it. */
 const NO_STRINGS: string[] = [];
-
-function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
-  throw new TypeError('data must be a Uint8Array, an ArrayBufferView or an ArrayBuffer');
-}
-
-function checkSize(v: unknown, name: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 0x7fffffff) {
-    throw new TypeError(`${name} must be an integer between ${min} and 2^31-1, got ${String(v)}`);
-  }
-  return v;
-}
-
-function checkStringList(v: unknown, name: string): string[] {
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new TypeError(`${name} must be an array of strings`);
-  return v.slice() as string[];
-}
 
 export class WebSocketPeer {
   readonly #pool: PeerPool | null;
