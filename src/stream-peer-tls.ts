@@ -3,9 +3,7 @@
  */
 import { ErrorCode, StreamPeerTLSStatus } from './enums.js';
 import { TLSOptions } from './tls-options.js';
-import { lookupStream, registerStream, type StreamRef } from './stream-ref.js';
-import type { PoolEngine } from './pool/engine.js';
-import type { StreamEvents, WorkerLink } from './pool/link.js';
+import { lookupStream, registerStream, StreamRefBase } from './stream-ref.js';
 import { CMD_STREAM_CLOSE, CMD_TLS_ACCEPT } from './protocol/records.js';
 import { encodeJson } from './protocol/control.js';
 
@@ -13,27 +11,12 @@ const contextIds = new WeakMap<TLSOptions, number>();
 let nextContextId = 1;
 
 /** @internal A TLS stream's state, what `acceptStream` finds for it, and what the engine tells it. */
-class TlsStreamRef implements StreamRef, StreamEvents {
-  readonly engine: PoolEngine;
-  readonly link: WorkerLink;
-  readonly id: number;
+class TlsStreamRef extends StreamRefBase {
   readonly secure = true;
   status: StreamPeerTLSStatus = StreamPeerTLSStatus.STATUS_HANDSHAKING;
-  handedOver = false;
-
-  constructor(engine: PoolEngine, link: WorkerLink, id: number) {
-    this.engine = engine;
-    this.link = link;
-    this.id = id;
-  }
 
   usable(): boolean {
     return this.status === StreamPeerTLSStatus.STATUS_CONNECTED && !this.handedOver && !this.link.dead;
-  }
-
-  consume(): void {
-    this.handedOver = true;
-    this.link.streams.delete(this.id);
   }
 
   onTlsStatus(status: number): void {

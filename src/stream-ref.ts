@@ -5,7 +5,7 @@
  * (ERR_INVALID_PARAMETER).
  */
 import type { PoolEngine } from './pool/engine.js';
-import type { WorkerLink } from './pool/link.js';
+import type { StreamEvents, WorkerLink } from './pool/link.js';
 
 export interface StreamRef {
   /** The engine of the pool whose worker holds the stream. */
@@ -19,6 +19,33 @@ export interface StreamRef {
   usable(): boolean;
   /** It was handed over: the stream object no longer owns the connection. */
   consume(): void;
+}
+
+/**
+ * What TCP and TLS streams share: where the stream is (engine, worker, id) and its hand-over to a peer.
+ * Each kind adds its state, when it is `usable`, and what it makes of the engine's events.
+ */
+export abstract class StreamRefBase implements StreamRef, StreamEvents {
+  readonly engine: PoolEngine;
+  readonly link: WorkerLink;
+  readonly id: number;
+  abstract readonly secure: boolean;
+  handedOver = false;
+
+  constructor(engine: PoolEngine, link: WorkerLink, id: number) {
+    this.engine = engine;
+    this.link = link;
+    this.id = id;
+  }
+
+  abstract usable(): boolean;
+  abstract onTlsStatus(status: number): void;
+  abstract onClosed(byError: boolean): void;
+
+  consume(): void {
+    this.handedOver = true;
+    this.link.streams.delete(this.id);
+  }
 }
 
 const refs = new WeakMap<object, StreamRef>();

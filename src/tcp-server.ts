@@ -9,7 +9,7 @@ import { ErrorCode, StreamPeerTCPStatus } from './enums.js';
 import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
 import type { PoolEngine } from './pool/engine.js';
 import type { ServerSink, StreamEvents, WorkerLink } from './pool/link.js';
-import { registerStream, type StreamRef } from './stream-ref.js';
+import { registerStream, StreamRefBase } from './stream-ref.js';
 import { CMD_STREAM_CLOSE, CMD_STREAM_NO_DELAY } from './protocol/records.js';
 
 export interface TCPServerOptions {
@@ -22,27 +22,12 @@ export interface TCPServerOptions {
  * what the engine tells it (StreamEvents). A class rather than closures over the stream: one object per
  * accepted connection, nothing more.
  */
-class TcpStreamRef implements StreamRef, StreamEvents {
-  readonly engine: PoolEngine;
-  readonly link: WorkerLink;
-  readonly id: number;
+class TcpStreamRef extends StreamRefBase {
   readonly secure = false;
   status: StreamPeerTCPStatus = StreamPeerTCPStatus.STATUS_CONNECTED;
-  handedOver = false;
-
-  constructor(engine: PoolEngine, link: WorkerLink, id: number) {
-    this.engine = engine;
-    this.link = link;
-    this.id = id;
-  }
 
   usable(): boolean {
     return this.status === StreamPeerTCPStatus.STATUS_CONNECTED && !this.handedOver && !this.link.dead;
-  }
-
-  consume(): void {
-    this.handedOver = true;
-    this.link.streams.delete(this.id);
   }
 
   onTlsStatus(): void {}
