@@ -32,6 +32,8 @@ import type { KillEvent, SoakSample, SoakServerCommand, SoakServerNotice } from 
 
 export interface SoakOptions {
   cycles: number;
+  /** Cycles before the baseline sample; -1: 10 % of the cycles, at most 5,000. */
+  warmup: number;
   seconds: number;
   concurrency: number;
   killEveryMs: number;
@@ -73,6 +75,10 @@ export function parseDuration(v: string | undefined, name: string): number {
 export function soakOptionsFromArgv(argv: string[]): SoakOptions {
   return {
     cycles: argInt(argv, 'cycles', 100_000),
+    // Cycles before the baseline sample (default 10 % of the cycles, at most 5,000). A longer one lets V8
+    // size the server's heaps first (the main thread's young generation grows under load), so that the
+    // baseline-to-last ratio is about leaks, not heap sizing.
+    warmup: argInt(argv, 'warmup', -1, -1),
     seconds: argInt(argv, 'seconds', 600),
     concurrency: argInt(argv, 'concurrency', 50),
     killEveryMs: parseDuration(argValue(argv, 'kill-every'), 'kill-every'),
@@ -166,7 +172,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   await server.ready;
   const url = `ws://127.0.0.1:${server.port}/soak`;
   const deadline = Date.now() + o.seconds * 1000;
-  const warmup = Math.min(5000, Math.max(1, Math.floor(o.cycles / 10)));
+  const warmup = o.warmup >= 0 ? Math.min(o.warmup, o.cycles - 1) : Math.min(5000, Math.max(1, Math.floor(o.cycles / 10)));
   console.log(
     `soak: ${o.cycles.toLocaleString('en-US')} cycles (warm-up ${warmup.toLocaleString('en-US')}) of connect/echo ${o.size} B/close, ` +
       `${o.concurrency} at a time, at most ${o.seconds} s; server pid ${server.pid} (${o.threads} I/O threads)` +
