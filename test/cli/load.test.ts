@@ -161,9 +161,12 @@ describe('load: rate mode against a ws echo server', () => {
     expect((res.latencyMs as Json).count).toBe(4000);
     expect((res.throughput as Json).receivedPerSec).toBe(2000);
     const p50 = (res.latencyMs as Json).p50 as number;
-    // An echo on 127.0.0.1 at 2,000 msg/s: well above zero, far below anything a human would notice.
+    // A sanity bound on the measurement, not a speed target (those live in bench/): an echo on 127.0.0.1
+    // at 2,000 msg/s is well above 5 µs and well below a second, in milliseconds. A unit mix-up (seconds,
+    // or nanoseconds, taken for ms) lands outside; a loaded machine stays inside (87 ms was seen at load
+    // average 18, which failed the 50 ms bound this test had).
     expect(p50).toBeGreaterThan(0.005);
-    expect(p50).toBeLessThan(50);
+    expect(p50).toBeLessThan(1000);
     expect(res.errors).toMatchObject({ total: 0 });
   });
 
