@@ -9,14 +9,7 @@
  * It speaks for its connection: `command` (a record for the worker), `trySend` (the outbound budget
  * check, its accounting and the message), `drop`. The worker is a `WorkerLink`, nothing more.
  */
-import {
-  SLOT_FIELDS,
-  SLOT_IN_CONSUMED_BYTES,
-  SLOT_IN_CONSUMED_MSGS,
-  SLOT_IN_WAITING,
-  SLOT_OUT_SENT_BYTES,
-  SLOT_OUT_SENT_MSGS,
-} from './protocol/layout.js';
+import { creditReturned, sentBytes, sentMsgs } from './protocol/credit.js';
 import type { RingConsumer } from './protocol/ring.js';
 import { CMD_CLOSE, FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
 import type { CloseInfo, OpenInfo } from './protocol/control.js';
@@ -254,25 +247,20 @@ export class PeerEndpoint {
   publishCredit(): void {
     const h = this.link;
     if (h === null || this.arrived === ARRIVED_CLOSED) return;
-    const slots = h.slots;
-    const base = this.slot * SLOT_FIELDS;
     if (this.#publishedMsgs === this.consumedMsgs) return;
     this.#publishedMsgs = this.consumedMsgs;
-    Atomics.store(slots, base + SLOT_IN_CONSUMED_BYTES, this.consumedBytes | 0);
-    Atomics.store(slots, base + SLOT_IN_CONSUMED_MSGS, this.consumedMsgs | 0);
-    // Stored our counters, now look at the flag; the worker stores the flag, then looks at ours.
-    if (Atomics.load(slots, base + SLOT_IN_WAITING) !== 0) h.wake();
+    if (creditReturned(h.slots, this.slot, this.consumedBytes, this.consumedMsgs)) h.wake();
   }
 
   /** Outbound payload bytes accepted and not yet written to the socket. */
   outboundBytes(): number {
     if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedBytes - Atomics.load(this.link.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_BYTES)) >>> 0;
+    return (this.acceptedBytes - sentBytes(this.link.slots, this.slot)) >>> 0;
   }
 
   outboundMsgs(): number {
     if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
-    return (this.acceptedMsgs - Atomics.load(this.link.slots, this.slot * SLOT_FIELDS + SLOT_OUT_SENT_MSGS)) >>> 0;
+    return (this.acceptedMsgs - sentMsgs(this.link.slots, this.slot)) >>> 0;
   }
 
   /** Make every packet that already arrived readable (called by `poll()`). */

@@ -14,15 +14,8 @@
  * - After the socket closed, pending messages are flushed without the credit check (nothing more can
  *   arrive, so memory stays bounded), and EV_CLOSED goes last: it is the slot's final record.
  */
-import {
-  CTL_INBOUND_BLOCKED,
-  SLOT_FIELDS,
-  SLOT_IN_CONSUMED_BYTES,
-  SLOT_IN_CONSUMED_MSGS,
-  SLOT_IN_WAITING,
-  SLOT_OUT_SENT_BYTES,
-  SLOT_OUT_SENT_MSGS,
-} from '../src/protocol/layout.js';
+import { CTL_INBOUND_BLOCKED } from '../src/protocol/layout.js';
+import { budgetFull, hasCredit, noteSent, setWaiting } from '../src/protocol/credit.js';
 import type { RingProducer } from '../src/protocol/ring.js';
 import { EV_CLOSED, EV_MSG_BINARY, EV_MSG_TEXT, FLAG_FIRST, FLAG_LAST, FLAG_WHOLE } from '../src/protocol/records.js';
 import { encodeJson } from '../src/protocol/control.js';
@@ -156,7 +149,7 @@ export class InboundDelivery {
     if (this.stalled.has(conn)) return;
     this.stalled.add(conn);
     conn.pauseReading();
-    Atomics.store(this.slots, conn.slot * SLOT_FIELDS + SLOT_IN_WAITING, 1);
+    setWaiting(this.slots, conn.slot, true);
     // Re-check after publishing the flag: credit given just before the flag was visible would
     // otherwise never ring the doorbell (the main thread stores consumed, then loads the flag).
     queueMicrotask(() => this.#serviceOne(conn));
@@ -170,7 +163,7 @@ export class InboundDelivery {
 
   #unstall(conn: InboundTarget): void {
     this.stalled.delete(conn);
-    Atomics.store(this.slots, conn.slot * SLOT_FIELDS + SLOT_IN_WAITING, 0);
+    setWaiting(this.slots, conn.slot, false);
     conn.resumeReading();
   }
 
@@ -186,18 +179,11 @@ export class InboundDelivery {
 
   /** Budget check: may the main thread be handed `len` more bytes of this connection now? */
   #hasCredit(conn: InboundTarget, len: number): boolean {
-    const base = conn.slot * SLOT_FIELDS;
-    const heldMsgs = (conn.deliveredMsgs - Atomics.load(this.slots, base + SLOT_IN_CONSUMED_MSGS)) >>> 0;
-    if (heldMsgs >= conn.maxQueuedPackets) return false;
-    const heldBytes = (conn.deliveredBytes - Atomics.load(this.slots, base + SLOT_IN_CONSUMED_BYTES)) >>> 0;
-    return heldBytes === 0 || heldBytes + len <= conn.inboundBufferSize;
+    return hasCredit(this.slots, conn.slot, conn.deliveredMsgs, conn.deliveredBytes, conn.maxQueuedPackets, conn.inboundBufferSize, len);
   }
 
   #budgetFull(conn: InboundTarget): boolean {
-    const base = conn.slot * SLOT_FIELDS;
-    const heldMsgs = (conn.deliveredMsgs - Atomics.load(this.slots, base + SLOT_IN_CONSUMED_MSGS)) >>> 0;
-    const heldBytes = (conn.deliveredBytes - Atomics.load(this.slots, base + SLOT_IN_CONSUMED_BYTES)) >>> 0;
-    return heldMsgs >= conn.maxQueuedPackets || heldBytes >= conn.inboundBufferSize;
+    return budgetFull(this.slots, conn.slot, conn.deliveredMsgs, conn.deliveredBytes, conn.maxQueuedPackets, conn.inboundBufferSize);
   }
 
   /** Push pending items of `conn` in order while possible. */
@@ -293,14 +279,12 @@ export class InboundDelivery {
   /** Outbound accounting: payload bytes written to the socket (called from write callbacks). */
   noteSent(conn: InboundTarget, bytes: number, msgEnd: boolean): void {
     if (conn.retired) return;
-    const base = conn.slot * SLOT_FIELDS;
     conn.sentBytes = (conn.sentBytes + bytes) >>> 0;
-    Atomics.store(this.slots, base + SLOT_OUT_SENT_BYTES, conn.sentBytes | 0);
     if (msgEnd) {
       conn.sentMsgs = (conn.sentMsgs + 1) >>> 0;
-      Atomics.store(this.slots, base + SLOT_OUT_SENT_MSGS, conn.sentMsgs | 0);
       this.stats.messagesOut++;
     }
+    noteSent(this.slots, conn.slot, conn.sentBytes, conn.sentMsgs, msgEnd);
     this.stats.bytesOut += bytes;
   }
 

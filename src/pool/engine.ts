@@ -4,7 +4,8 @@
  * doorbells rung once per burst, `waitForActivity`, and the listening servers.
  */
 import { releaseProxy, type Remote } from 'comlink/dist/esm/comlink.mjs';
-import { CTL_INBOUND_BLOCKED, WAKE_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
+import { CTL_INBOUND_BLOCKED, WAKE_INT32S } from '../protocol/layout.js';
+import { clearSlot } from '../protocol/credit.js';
 import {
   CMD_STREAM_CLOSE,
   EV_CLOSED,
@@ -145,9 +146,8 @@ export class PoolEngine {
     }
     if (best === undefined || best.dead || best.count >= best.maxSlots) return false;
     const slot = best.freeSlots.length !== 0 ? best.freeSlots.pop()! : best.endpoints.length;
-    const base = slot * SLOT_FIELDS;
     // The worker retired this slot (EV_CLOSED) before we reuse it, so nobody else writes here now.
-    for (let i = 0; i < SLOT_FIELDS; i++) Atomics.store(best.slots, base + i, 0);
+    clearSlot(best.slots, slot);
     best.endpoints[slot] = ep;
     best.count++;
     best.opensIssued++;

@@ -2,7 +2,7 @@
  * The cross-thread handshakes of src/protocol/ with a real worker on the other side (test/fixtures/
  * protocol-worker.mjs runs the built halves, as ring-worker does for the ring): the doorbell (no ring
  * lost, one loop for the worker's life), the wake cell (a wait ends when a worker publishes; times out
- * otherwise) and the sync reply cell (the right server's answer, a stranger's skipped, a timeout).
+ * otherwise), inbound credit (returned credit always reaches a worker that waits for it) and the sync reply cell (the right server's answer, a stranger's skipped, a timeout).
  * Bounded in count and in time.
  */
 import { Worker } from 'node:worker_threads';
@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ringDoorbell } from '../../dist/src/protocol/doorbell.js';
 import { WakeWaiter } from '../../dist/src/protocol/wake.js';
 import { awaitSyncReply, syncSeq } from '../../dist/src/protocol/sync-reply.js';
-import { CTL_INT32S, WAKE_INT32S } from '../../dist/src/protocol/layout.js';
+import { creditReturned } from '../../dist/src/protocol/credit.js';
+import { CTL_INT32S, SLOT_FIELDS, WAKE_INT32S } from '../../dist/src/protocol/layout.js';
 
 const WORKER = new URL('../fixtures/protocol-worker.mjs', import.meta.url);
 let running: Worker | null = null;
@@ -112,5 +113,41 @@ describe('sync reply cell (src/protocol/sync-reply.ts)', () => {
     const t0 = performance.now();
     expect(awaitSyncReply(ctl, 1, syncSeq(ctl), 50)).toBe(null);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
+  });
+});
+
+describe('inbound credit (src/protocol/credit.ts)', () => {
+  it('credit returned just as the worker gives up is never lost; the main thread never holds more than the budget', async () => {
+    const ctl = new Int32Array(new SharedArrayBuffer(CTL_INT32S * 4));
+    const slots = new Int32Array(new SharedArrayBuffer(4 * SLOT_FIELDS * 4));
+    const COUNT = 20_000;
+    const MAX = 4;
+    const w = start({ mode: 'credit', ctl: ctl.buffer, slots: slots.buffer, count: COUNT, maxMsgs: MAX });
+    const report = new Promise((r) => w.once('message', r)) as Promise<{ delivered: number; sleeps: number; timeouts: number }>;
+    let consumed = 0;
+    let rings = 0;
+    let maxHeld = 0;
+    const deadline = Date.now() + 20_000;
+    while (consumed < COUNT && Date.now() < deadline) {
+      const delivered = Atomics.load(ctl, 12);
+      maxHeld = Math.max(maxHeld, delivered - consumed);
+      if (delivered === consumed) {
+        Atomics.wait(ctl, 12, delivered, 50);
+        continue;
+      }
+      // Take one or all of what is held (as getPacket does), then return the credit once.
+      consumed = consumed % 3 === 0 ? delivered : consumed + 1;
+      if (creditReturned(slots, 0, consumed * 8, consumed)) {
+        rings++;
+        ringDoorbell(ctl);
+      }
+    }
+    const r = await report;
+    expect(consumed).toBe(COUNT);
+    expect(r.delivered).toBe(COUNT);
+    expect(maxHeld).toBeLessThanOrEqual(MAX);
+    expect(r.sleeps).toBeGreaterThan(0); // the worker did wait for credit…
+    expect(rings).toBeGreaterThan(0);
+    expect(r.timeouts).toBe(0); // …and every wait ended by a ring, none by its 2 s timeout
   });
 });
