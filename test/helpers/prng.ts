@@ -1,4 +1,4 @@
-/** Seeded test data shared by the ring tests (the worker fixture ring-worker.mjs keeps its own copy: it is plain JS). */
+/** Seeded test data shared by the ring tests (the plain-JS worker fixtures use test/fixtures/prng.mjs, the same functions). */
 
 /** mulberry32: small seeded PRNG, uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
