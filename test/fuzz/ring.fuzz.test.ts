@@ -2,7 +2,7 @@
  * Property-based fuzzing of the inbound data path without sockets, against a plain array model: a
  * producer that writes messages into a RingProducer as the I/O worker does (fragments of at most
  * maxRecordPayload with FLAG_FIRST / FLAG_LAST, resumed where the ring was full, fragments of several
- * connections interleaved), and the main thread's side as PeerPool.pump() drives it (RingConsumer bursts,
+ * connections interleaved), and the main thread's side as PoolEngine.pump() drives it (RingConsumer bursts,
  * copy-out into slabs with copyToSlab, PeerEndpoint queues, getPacket's take()). fast-check picks the ring
  * size (small: 4 KiB, so it wraps and fragments), the start position (also just below 2^32, where the
  * free-running positions wrap), the message sizes (0 up to 3 quarters of the ring, biased to the

@@ -1,5 +1,5 @@
 /**
- * The main thread's inbound queue of one peer (PeerEndpoint), fed from a real ring as PeerPool.pump()
+ * The main thread's inbound queue of one peer (PeerEndpoint), fed from a real ring as PoolEngine.pump()
  * feeds it: packets wait as (slab, offset, length) numbers and become a Uint8Array in take(). Runs of
  * packets share a slab segment; packets over SLAB_MAX_PACKET and reassembled fragments are segments of
  * their own. No sockets: the worker side is a RingProducer in this thread.
