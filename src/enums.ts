@@ -92,3 +92,10 @@ export enum StreamPeerTLSStatus {
   STATUS_ERROR = 3,
   STATUS_ERROR_HOSTNAME_MISMATCH = 4,
 }
+
+/** Godot `MultiplayerPeer.ConnectionStatus` (`WebSocketMultiplayerPeer.getConnectionStatus()`). */
+export enum ConnectionStatus {
+  CONNECTION_DISCONNECTED = 0,
+  CONNECTION_CONNECTING = 1,
+  CONNECTION_CONNECTED = 2,
+}

@@ -10,20 +10,14 @@
  * check, its accounting and the message), `drop`. The worker is a `WorkerLink`, nothing more.
  */
 import { creditReturned, sentBytes, sentMsgs } from './protocol/credit.js';
+import { SLOT_FANOUT_SKIPPED, SLOT_FIELDS } from './protocol/layout.js';
 import type { RingConsumer } from './protocol/ring.js';
 import { CMD_CLOSE, FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
 import type { CloseInfo, OpenInfo } from './protocol/control.js';
 import type { WorkerLink } from './pool/link.js';
 import { ErrorCode } from './enums.js';
-
-const NO_BUFFERS: (ArrayBuffer | Uint8Array | undefined)[] = [];
-const NO_META = new Int32Array(0);
-/** Int32s per queue index in `#meta`: a packet's offset, length and text flag, and a segment's count. */
-const META = 4;
-const M_OFF = 0;
-const M_LEN = 1;
-const M_TEXT = 2;
-const M_SEG_LEFT = 3;
+import { PacketQueue } from './packet-queue.js';
+import type { Topic } from './pool/topics.js';
 
 /** A message larger than one ring record, being put together from its fragments. */
 interface Assembly {
@@ -32,11 +26,22 @@ interface Assembly {
   filled: number;
 }
 
+/**
+ * @internal Endpoints read together (a `WebSocketMultiplayerPeer`'s): their packets go to one shared
+ * queue in arrival order, and each endpoint with news (opened, closed, a request to approve) is put on
+ * the group's list once, so that one poll costs what arrived, not the number of endpoints.
+ */
+export interface EndpointGroup {
+  readonly queue: PacketQueue<PeerEndpoint>;
+  /** Something changed on `ep` (called once until the group clears `ep.eventQueued`). */
+  noteEvent(ep: PeerEndpoint): void;
+}
+
 export const ARRIVED_CONNECTING = 0;
 export const ARRIVED_OPEN = 1;
 export const ARRIVED_CLOSED = 3;
 
-export class PeerEndpoint {
+export class PeerEndpoint extends PacketQueue {
   /** The worker that holds the connection (null until the pool attached it). */
   link: WorkerLink | null = null;
   slot = -1;
@@ -49,25 +54,14 @@ export class PeerEndpoint {
   /** The user dropped it locally (negative close, close while connecting): ignore further data. */
   detached = false;
 
-  // Inbound queue: power-of-two circular buffers indexed by free-running counters (no shifting, no
-  // splicing): packets [head, tail) have arrived, [head, visibleTail) are readable (as of the last poll).
-  // A packet waits as numbers (offset, length, text flag in `#meta`); its `Uint8Array` is made by
-  // `take()`, so the queue holds no typed array and a GC during a drain has nothing of it to copy.
-  // The buffers are in segments [segHead, segTail): consecutive packets in one slab share a segment (its
-  // slab, and how many of its packets are left); a packet with a buffer of its own (over 16 KiB, or put
-  // together from fragments) is a segment alone, its `Uint8Array`, offset -1. Segments never outnumber
-  // packets, so both use one capacity. Allocated on the first packet: an idle peer (most of 50,000)
-  // holds no queue at all.
-  #meta: Int32Array = NO_META;
-  #bufs: (ArrayBuffer | Uint8Array | undefined)[] = NO_BUFFERS;
-  #mask = -1;
-  #segHead = 0;
-  #segTail = 0;
-  #emptyPolls = 0;
-  head = 0;
-  tail = 0;
-  /** End of what the user may read: packets that had arrived at the last `poll()`. */
-  visibleTail = 0;
+  /** The group whose shared queue takes this endpoint's packets (null: its own queue, `this`). */
+  group: EndpointGroup | null = null;
+  /** Its name in the group (a WebSocketMultiplayerPeer's peer id). */
+  groupId = 0;
+  /** On the group's list of endpoints with news. */
+  eventQueued = false;
+  /** Topics it is subscribed to (pool/topics.ts). */
+  topics: Topic[] | null = null;
   /** Only while a fragmented message comes in (one field, not three, in every idle endpoint). */
   #assembling: Assembly | null = null;
 
@@ -123,6 +117,14 @@ export class PeerEndpoint {
     if (this.arrived === ARRIVED_CONNECTING) {
       this.arrived = ARRIVED_OPEN;
       this.openInfo = info;
+      this.#notify();
+    }
+  }
+
+  #notify(): void {
+    if (this.group !== null && !this.eventQueued) {
+      this.eventQueued = true;
+      this.group.noteEvent(this);
     }
   }
 
@@ -132,8 +134,12 @@ export class PeerEndpoint {
     if ((flags & FLAG_FIRST) !== 0) {
       if ((flags & FLAG_LAST) !== 0) {
         const at = c.copyToSlab();
-        if (at >= 0) this.#pushSlab(c.slab, at, c.len, isText);
-        else this.#pushOwn(c.copyPayload(), isText);
+        const g = this.group;
+        if (g === null) {
+          if (at >= 0) this.pushSlab(c.slabView, at, c.len, isText);
+          else this.pushOwn(c.copyPayload(), isText);
+        } else if (at >= 0) g.queue.pushSlab(c.slabView, at, c.len, isText, this);
+        else g.queue.pushOwn(c.copyPayload(), isText, this);
         return;
       }
       // First fragment of a message larger than one record: c.aux is its total length.
@@ -144,72 +150,21 @@ export class PeerEndpoint {
     a.buf.set(c.viewPayload(), a.filled);
     a.filled += c.len;
     if ((flags & FLAG_LAST) !== 0) {
-      this.#pushOwn(a.buf, a.text);
+      if (this.group === null) this.pushOwn(a.buf, a.text);
+      else this.group.queue.pushOwn(a.buf, a.text, this);
       this.#assembling = null;
     }
   }
 
-  /** A packet at `off` in `slab` (see RingConsumer.copyToSlab). */
-  #pushSlab(slab: ArrayBuffer, off: number, len: number, isText: boolean): void {
-    this.#pushPacket(off, len, isText);
-    const last = (this.#segTail - 1) & this.#mask;
-    if (this.#segTail !== this.#segHead && this.#bufs[last] === slab) this.#meta[last * META + M_SEG_LEFT]! += 1;
-    else this.#pushSegment(slab);
-  }
-
-  /** A packet with a buffer of its own. */
-  #pushOwn(p: Uint8Array, isText: boolean): void {
-    this.#pushPacket(-1, p.byteLength, isText);
-    this.#pushSegment(p);
-  }
-
-  #pushPacket(off: number, len: number, isText: boolean): void {
-    if (this.tail - this.head > this.#mask) this.#grow();
-    const m = this.#meta;
-    const at = (this.tail & this.#mask) * META;
-    m[at + M_OFF] = off;
-    m[at + M_LEN] = len;
-    m[at + M_TEXT] = isText ? 1 : 0;
-    this.tail++;
-  }
-
-  #pushSegment(buf: ArrayBuffer | Uint8Array): void {
-    const i = this.#segTail & this.#mask;
-    this.#bufs[i] = buf;
-    this.#meta[i * META + M_SEG_LEFT] = 1;
-    this.#segTail++;
-  }
-
-  #grow(): void {
-    const oldMeta = this.#meta;
-    const oldBufs = this.#bufs;
-    const oldMask = this.#mask;
-    const size = oldMask < 0 ? 4 : (oldMask + 1) * 2;
-    const mask = size - 1;
-    const meta = new Int32Array(size * META);
-    const bufs = new Array<ArrayBuffer | Uint8Array | undefined>(size).fill(undefined);
-    for (let k = this.head; k < this.tail; k++) {
-      const from = (k & oldMask) * META;
-      const to = (k & mask) * META;
-      meta[to + M_OFF] = oldMeta[from + M_OFF]!;
-      meta[to + M_LEN] = oldMeta[from + M_LEN]!;
-      meta[to + M_TEXT] = oldMeta[from + M_TEXT]!;
-    }
-    for (let k = this.#segHead; k < this.#segTail; k++) {
-      bufs[k & mask] = oldBufs[k & oldMask];
-      meta[(k & mask) * META + M_SEG_LEFT] = oldMeta[(k & oldMask) * META + M_SEG_LEFT]!;
-    }
-    this.#meta = meta;
-    this.#bufs = bufs;
-    this.#mask = mask;
-  }
-
   onClosed(code: number, info: CloseInfo): void {
     if (this.arrived === ARRIVED_CLOSED) return;
+    // The slot is still ours until this returns (EV_CLOSED is its last record): keep its last count.
+    if (this.link !== null) this.#skippedAtClose = this.skipped();
     this.arrived = ARRIVED_CLOSED;
     this.closeCode = code;
     this.closeInfo = info;
     this.#assembling = null;
+    this.#notify();
   }
 
   // ---- from the facade ----
@@ -218,29 +173,26 @@ export class PeerEndpoint {
    * Take the packet at `head` (caller checked `available() > 0`). Credit goes back to the worker once
    * per burst: when the visible queue is drained, and on every `poll()` (see `publishCredit`).
    */
-  take(): Uint8Array {
-    const mask = this.#mask;
-    const m = this.#meta;
-    const at = (this.head & mask) * META;
-    const off = m[at + M_OFF]!;
-    const len = m[at + M_LEN]!;
-    const seg = this.#segHead & mask;
-    const buf = this.#bufs[seg]!;
-    const p = off < 0 ? (buf as Uint8Array) : new Uint8Array(buf as ArrayBuffer, off, len);
-    if (--m[seg * META + M_SEG_LEFT]! === 0) {
-      this.#bufs[seg] = undefined;
-      this.#segHead++;
-    }
-    this.head++;
-    this.consumedBytes = (this.consumedBytes + len) >>> 0;
-    this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
+  override take(): Uint8Array {
+    const p = super.take();
+    this.consumed(p.byteLength);
     if (this.head === this.visibleTail) this.publishCredit();
     return p;
   }
 
-  /** Whether the next packet `take()` would return arrived as text. */
-  nextIsText(): boolean {
-    return this.#meta[(this.head & this.#mask) * META + M_TEXT] === 1;
+  /** `take()` into the caller's buffer (see PacketQueue.takeInto): its length, or minus it if it does not fit. */
+  override takeInto(target: Uint8Array, offset: number): number {
+    const n = super.takeInto(target, offset);
+    if (n < 0) return n;
+    this.consumed(n);
+    if (this.head === this.visibleTail) this.publishCredit();
+    return n;
+  }
+
+  /** A packet of this connection was taken (from its queue or its group's): count it for the credit. */
+  consumed(len: number): void {
+    this.consumedBytes = (this.consumedBytes + len) >>> 0;
+    this.consumedMsgs = (this.consumedMsgs + 1) >>> 0;
   }
 
   /** Tell the worker how much this peer consumed; wake it if it waits for that credit. */
@@ -252,6 +204,15 @@ export class PeerEndpoint {
     if (creditReturned(h.slots, this.slot, this.consumedBytes, this.consumedMsgs)) h.wake();
   }
 
+  /** Publications the worker skipped for this connection (slow, policy 'skip'). */
+  skipped(): number {
+    if (this.link === null) return 0;
+    if (this.arrived === ARRIVED_CLOSED) return this.#skippedAtClose;
+    return Atomics.load(this.link.slots, this.slot * SLOT_FIELDS + SLOT_FANOUT_SKIPPED) >>> 0;
+  }
+
+  #skippedAtClose = 0;
+
   /** Outbound payload bytes accepted and not yet written to the socket. */
   outboundBytes(): number {
     if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
@@ -261,27 +222,5 @@ export class PeerEndpoint {
   outboundMsgs(): number {
     if (this.link === null || this.arrived === ARRIVED_CLOSED) return 0;
     return (this.acceptedMsgs - sentMsgs(this.link.slots, this.slot)) >>> 0;
-  }
-
-  /** Make every packet that already arrived readable (called by `poll()`). */
-  reveal(): void {
-    this.visibleTail = this.tail;
-    // A burst grew the queue. Keep it while bursts keep coming (regrowing it every poll cost 16 % of
-    // the main thread's time in bench/e2e/main-thread-cost); give it back after 64 polls found it empty,
-    // so an idle peer (most of 50,000) holds none.
-    if (this.#mask > 63) {
-      if (this.head !== this.tail) this.#emptyPolls = 0;
-      else if (++this.#emptyPolls >= 64) {
-        this.#meta = NO_META;
-        this.#bufs = NO_BUFFERS;
-        this.#mask = -1;
-        this.#emptyPolls = 0;
-      }
-    }
-  }
-
-  /** Packets readable now. */
-  available(): number {
-    return this.visibleTail - this.head;
   }
 }

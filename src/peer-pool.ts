@@ -20,9 +20,15 @@
 import type { WorkerStats } from './protocol/control.js';
 import { PoolEngine } from './pool/engine.js';
 import { resolvePoolOptions, type PeerPoolOptions } from './pool/options.js';
+import { peerAccess, type TopicPeer } from './peer-access.js';
+import type { PeerEndpoint } from './peer-endpoint.js';
+import { ErrorCode, WriteMode } from './enums.js';
+import { toBytes } from './validation.js';
+import { isUtf8 } from 'node:buffer';
 
 export type { WorkerStats } from './protocol/control.js';
 export type { PeerPoolOptions } from './pool/options.js';
+export type { TopicPeer } from './peer-access.js';
 
 let engineOf: (pool: PeerPool) => PoolEngine;
 
@@ -72,6 +78,68 @@ export class PeerPool {
       throw new TypeError(`timeoutMs must be a finite number of milliseconds between 0 and 2^31-1, got ${String(timeoutMs)}`);
     }
     return this.#engine.waitForActivity(timeoutMs);
+  }
+
+  // ---- topics ------------------------------------------------------------------------------------
+
+  /**
+   * Not in Godot: make `peer` (a `WebSocketPeer` of this pool, CONNECTING or OPEN) a subscriber of
+   * `topic`. A publication reaches it once it is OPEN. It leaves every topic by itself when it closes.
+   * @returns OK; ERR_ALREADY_EXISTS if it was subscribed; FAILED if it has no live connection;
+   *   ERR_INVALID_PARAMETER if `peer` is not a WebSocketPeer of this pool or `topic` is not a non-empty string.
+   */
+  subscribe(peer: TopicPeer, topic: string): ErrorCode {
+    const e = this.#member(peer, topic);
+    if (typeof e === 'number') return e;
+    const t = this.#engine.topics.named(topic, true)!;
+    if (this.#engine.topics.subscribe(e, t)) return ErrorCode.OK;
+    return t.members.has(e) ? ErrorCode.ERR_ALREADY_EXISTS : ErrorCode.FAILED;
+  }
+
+  /**
+   * Not in Godot: `peer` leaves `topic`.
+   * @returns OK; ERR_DOES_NOT_EXIST if it was not subscribed; ERR_INVALID_PARAMETER as `subscribe`.
+   */
+  unsubscribe(peer: TopicPeer, topic: string): ErrorCode {
+    const e = this.#member(peer, topic);
+    if (typeof e === 'number') return e === ErrorCode.FAILED ? ErrorCode.ERR_DOES_NOT_EXIST : e;
+    const t = this.#engine.topics.named(topic, false);
+    return t !== undefined && this.#engine.topics.unsubscribe(e, t) ? ErrorCode.OK : ErrorCode.ERR_DOES_NOT_EXIST;
+  }
+
+  #member(peer: TopicPeer, topic: string): PeerEndpoint | ErrorCode {
+    if (typeof topic !== 'string' || topic === '') return ErrorCode.ERR_INVALID_PARAMETER;
+    const found = peerAccess.endpoint(peer);
+    if (found === null) return peer !== null && typeof peer === 'object' && typeof peer.getReadyState === 'function' ? ErrorCode.FAILED : ErrorCode.ERR_INVALID_PARAMETER;
+    if (found.engine !== this.#engine) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (!found.ep.live || found.ep.detached) return ErrorCode.FAILED;
+    return found.ep;
+  }
+
+  /**
+   * Not in Godot: send `data` to every subscriber of `topic` (OPEN ones; CLOSING and closed peers are
+   * skipped). It crosses to each worker that holds subscribers as one record, and each worker frames it
+   * once and writes the same bytes to each subscriber's socket (client-side peers, which must mask each
+   * frame, are framed one by one). A subscriber whose socket already holds `outboundBufferSize` bytes
+   * unwritten is handled by its `slowPeerPolicy`. Publications do not count in a peer's
+   * `getCurrentOutboundBufferedAmount()`; their order with the peer's own `send`s is the order of the calls.
+   * @returns the number of subscribers it was queued for; -1 (nothing sent) for TEXT bytes that are not UTF-8
+   *   or an unknown write mode.
+   */
+  publish(topic: string, data: Uint8Array | ArrayBufferView | ArrayBuffer, writeMode: WriteMode = WriteMode.BINARY): number {
+    if (typeof topic !== 'string' || topic === '') throw new TypeError('topic must be a non-empty string');
+    const bytes = toBytes(data);
+    if (writeMode !== WriteMode.BINARY && writeMode !== WriteMode.TEXT) return -1;
+    if (writeMode === WriteMode.TEXT && !isUtf8(bytes)) return -1;
+    const t = this.#engine.topics.named(topic, false);
+    if (t === undefined) return 0;
+    return this.#engine.topics.publish(t, writeMode === WriteMode.TEXT, bytes, null);
+  }
+
+  /** Not in Godot: how many peers are subscribed to `topic` now (0 for a topic nobody joined). */
+  getSubscriberCount(topic: string): number {
+    if (typeof topic !== 'string') throw new TypeError('topic must be a string');
+    return this.#engine.topics.named(topic, false)?.members.size ?? 0;
   }
 
   /** Per-worker figures, fetched over the control plane. */

@@ -18,17 +18,21 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, State, WriteMode } from './enums.js';
+import { peerAccess } from './peer-access.js';
 import { TLSOptions } from './tls-options.js';
 import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
 import type { PoolEngine } from './pool/engine.js';
 import type { WorkerLink } from './pool/link.js';
-import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint } from './peer-endpoint.js';
+import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint, type EndpointGroup } from './peer-endpoint.js';
 import { CMD_ACCEPT, CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
 import { encodeJson, type AcceptConfig, type ConnectConfig } from './protocol/control.js';
 import { lookupStream } from './stream-ref.js';
 import type { StreamPeerTCP } from './tcp-server.js';
 import type { StreamPeerTLS } from './stream-peer-tls.js';
 import { checkSize, checkStringList, isValidCloseCode, isToken, parseHeaderLine, toBytes } from './validation.js';
+
+/** What a publication does to a peer whose outbound budget is full (see `WebSocketPeer.slowPeerPolicy`). */
+export type SlowPeerPolicy = 'skip' | 'close';
 
 export interface WebSocketPeerOptions {
   /** The worker pool that holds this peer's connections. Default: a shared pool created on first use. */
@@ -67,6 +71,22 @@ export class WebSocketPeer {
   // The limits in force for the current connection (snapshotted at connect).
   #outLimitBytes = 65535;
   #outLimitMsgs = 4096;
+  #slowPeerPolicy: SlowPeerPolicy = 'skip';
+  /** A WebSocketMultiplayerPeer's shared queue and event list, for connections started from now on. */
+  #group: EndpointGroup | null = null;
+  #groupId = 0;
+
+  static {
+    peerAccess.endpoint = (p) => (p instanceof WebSocketPeer && p.#ep !== null ? { ep: p.#ep, engine: p.#engine! } : null);
+    peerAccess.setGroup = (p, g, id) => {
+      if (!(p instanceof WebSocketPeer)) return;
+      p.#group = g;
+      p.#groupId = id;
+    };
+    peerAccess.sync = (p) => {
+      if (p instanceof WebSocketPeer && p.#ep !== null && !p.#ep.detached) p.#sync(p.#ep);
+    };
+  }
 
   constructor(options: WebSocketPeerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -130,6 +150,21 @@ export class WebSocketPeer {
     this.#supportedProtocols = checkStringList(v, 'supportedProtocols');
   }
 
+  /**
+   * Not in Godot: what a topic publication (`PeerPool.publish`, `WebSocketMultiplayerPeer.putPacket` to
+   * many) does when this peer's socket already holds `outboundBufferSize` bytes unwritten (a client that
+   * does not read): `'skip'` (default) — this peer misses that message, counted by
+   * `getSkippedPacketCount()` and the pool's `stats().fanoutSkipped`; `'close'` — the peer is closed with
+   * 1008 (policy violation), as uWebSockets.js's `closeOnBackpressureLimit`. Read when a connection starts.
+   */
+  get slowPeerPolicy(): SlowPeerPolicy {
+    return this.#slowPeerPolicy;
+  }
+  set slowPeerPolicy(v: SlowPeerPolicy) {
+    if (v !== 'skip' && v !== 'close') throw new TypeError(`slowPeerPolicy must be 'skip' or 'close', got ${String(v)}`);
+    this.#slowPeerPolicy = v;
+  }
+
   #heartbeatMs(): number {
     return Math.min(0x7fffffff, Math.round(this.#heartbeatInterval * 1000));
   }
@@ -181,6 +216,8 @@ export class WebSocketPeer {
       maxQueuedPackets: this.#maxQueuedPackets,
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
+      outboundBufferSize: this.#outboundBufferSize,
+      slowPeerPolicy: this.#slowPeerPolicy === 'close' ? 1 : 0,
     };
     return this.#start(poolEngine(this.#pool ?? getDefaultPool()), undefined, url, CMD_CONNECT, encodeJson(cfg));
   }
@@ -213,6 +250,8 @@ export class WebSocketPeer {
       maxQueuedPackets: this.#maxQueuedPackets,
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
+      outboundBufferSize: this.#outboundBufferSize,
+      slowPeerPolicy: this.#slowPeerPolicy === 'close' ? 1 : 0,
     };
     const code = this.#start(ref.engine, ref.link, '', CMD_ACCEPT, encodeJson(cfg));
     if (code === ErrorCode.OK) ref.consume();
@@ -221,6 +260,8 @@ export class WebSocketPeer {
 
   #start(engine: PoolEngine, into: WorkerLink | undefined, url: string, cmd: number, config: Uint8Array): ErrorCode {
     const ep = new PeerEndpoint();
+    ep.group = this.#group;
+    ep.groupId = this.#groupId;
     // Reset what the previous connection left (Godot clears received packets on a new connection).
     this.#ep = null;
     this.#closeCode = -1;
@@ -256,28 +297,33 @@ export class WebSocketPeer {
     const engine = this.#engine!;
     engine.pump();
     if (!ep.detached) {
-      if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
-        if (this.#state === State.CONNECTING) {
-          const info = ep.openInfo!;
-          // Copied out: the endpoint need not keep it for the connection's life.
-          ep.openInfo = null;
-          this.#state = State.OPEN;
-          this.#protocol = info.protocol;
-          this.#host = info.host;
-          this.#port = info.port;
-          if (info.url !== undefined) this.#url = info.url;
-        }
-      }
-      if (ep.arrived === ARRIVED_CLOSED && this.#state !== State.CLOSED) {
-        this.#state = State.CLOSED;
-        this.#closeCode = ep.closeCode;
-        this.#closeReason = ep.closeInfo?.reason ?? '';
-        this.#failure = ep.closeInfo?.error ?? '';
-      }
+      this.#sync(ep);
       ep.reveal();
       ep.publishCredit();
     }
     engine.flush();
+  }
+
+  /** Show what the worker reported (the handshake's end, the close) in the peer's state. */
+  #sync(ep: PeerEndpoint): void {
+    if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
+      if (this.#state === State.CONNECTING) {
+        const info = ep.openInfo!;
+        // Copied out: the endpoint need not keep it for the connection's life.
+        ep.openInfo = null;
+        this.#state = State.OPEN;
+        this.#protocol = info.protocol;
+        this.#host = info.host;
+        this.#port = info.port;
+        if (info.url !== undefined) this.#url = info.url;
+      }
+    }
+    if (ep.arrived === ARRIVED_CLOSED && this.#state !== State.CLOSED) {
+      this.#state = State.CLOSED;
+      this.#closeCode = ep.closeCode;
+      this.#closeReason = ep.closeInfo?.reason ?? '';
+      this.#failure = ep.closeInfo?.error ?? '';
+    }
   }
 
   /** Godot `get_ready_state()`. */
@@ -305,6 +351,51 @@ export class WebSocketPeer {
     this.#wasString = ep.nextIsText();
     this.#packetError = ErrorCode.OK;
     return ep.take();
+  }
+
+  /**
+   * Not in Godot: the next message's length in bytes (as of the last `poll()`), -1 when none is waiting.
+   * Allocates nothing.
+   */
+  peekPacketLength(): number {
+    const ep = this.#ep;
+    return ep === null ? -1 : ep.peekLength();
+  }
+
+  /**
+   * Not in Godot: `getPacket()` without the allocation — copy the next message into `target` at `offset`
+   * and return its length (`wasStringPacket()` then describes it). If it does not fit in
+   * `target.byteLength - offset` bytes, returns minus its length and the message stays queued (grow the
+   * buffer, call again; `getPacketError()` is ERR_OUT_OF_MEMORY meanwhile). With none waiting: 0 and
+   * `getPacketError()` ERR_UNAVAILABLE (an empty message is 0 too, with OK: check the count or
+   * `peekPacketLength()` first). Nothing is allocated on the main thread.
+   */
+  getPacketInto(target: Uint8Array, offset = 0): number {
+    if (!(target instanceof Uint8Array)) throw new TypeError('target must be a Uint8Array');
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.byteLength) throw new RangeError(`offset must be an integer in [0, ${target.byteLength}], got ${String(offset)}`);
+    const ep = this.#ep;
+    if (ep === null || ep.visibleTail === ep.head) {
+      this.#packetError = ErrorCode.ERR_UNAVAILABLE;
+      return 0;
+    }
+    const text = ep.nextIsText();
+    const n = ep.takeInto(target, offset);
+    if (n < 0) {
+      this.#packetError = ErrorCode.ERR_OUT_OF_MEMORY;
+      return n;
+    }
+    this.#wasString = text;
+    this.#packetError = ErrorCode.OK;
+    return n;
+  }
+
+  /**
+   * Not in Godot: topic publications this peer missed because its outbound budget was full when they
+   * reached it (`slowPeerPolicy` 'skip'), over its current connection.
+   */
+  getSkippedPacketCount(): number {
+    const ep = this.#ep;
+    return ep === null ? 0 : ep.skipped();
   }
 
   /** Godot `get_packet_error()`: OK after a successful `getPacket`, ERR_UNAVAILABLE after an empty one. */
@@ -362,6 +453,7 @@ export class WebSocketPeer {
     if (code >= 0 && (!isValidCloseCode(code) || reasonBytes.byteLength > MAX_CLOSE_REASON_BYTES)) return ErrorCode.ERR_INVALID_PARAMETER;
     const ep = this.#ep;
     if (ep === null || this.#state === State.CLOSED) return ErrorCode.OK;
+    if (ep.topics !== null) this.#engine!.topics.leaveAll(ep);
     if (code < 0 || this.#state === State.CONNECTING) {
       ep.drop();
       this.#state = State.CLOSED;

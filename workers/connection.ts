@@ -23,6 +23,7 @@ import { clientOptions } from './dial.js';
 import { errorCode, ignoreErrors, listenForBeats, listenRaw, listenWs, unlistenRaw, type RawEvents, type WsEvents } from './socket-events.js';
 import { forgetPeername, wsSetSocket, wsSocket } from './internals.js';
 import { NO_PENDING } from './delivery.js';
+import { CLOSED_SLOW, NOT_OPEN, SKIPPED, WROTE, type FanoutMember } from './fanout.js';
 
 /** Send options by (binary, fin), allocated once. `mask` is left to ws (clients mask, servers do not). */
 const SEND_OPTS = [
@@ -31,6 +32,16 @@ const SEND_OPTS = [
   { binary: true, fin: false, compress: false },
   { binary: true, fin: true, compress: false },
 ];
+
+/** A connection's budgets, from its ConnectConfig or AcceptConfig. */
+interface Limits {
+  inboundBufferSize: number;
+  maxQueuedPackets: number;
+  outboundBufferSize: number;
+  slowPeerPolicy: number;
+}
+
+const NO_LIMITS: Limits = { inboundBufferSize: 1, maxQueuedPackets: 1, outboundBufferSize: 1, slowPeerPolicy: 0 };
 
 /** The shared empty write list: replaced by a connection's own on first use, never written to. */
 const NO_WRITES: number[] = [];
@@ -67,6 +78,10 @@ const CORKED = 32;
  * "Behaviour details"). Reading stays paused for nobody: the remote's answer waits behind unread data.
  */
 const CLOSE_SENT = 64;
+/** The client end (it masks what it sends: publications are framed for it alone). */
+const CLIENT = 128;
+/** slowPeerPolicy 'close': a publication that finds the socket full closes it with 1008. */
+const CLOSE_WHEN_SLOW = 256;
 
 /**
  * What a connection needs only until it is open: the server side's request bytes and accept config,
@@ -94,11 +109,15 @@ class Opening {
   }
 }
 
-export class Connection implements InboundTarget, WsEvents, RawEvents {
+export class Connection implements InboundTarget, WsEvents, RawEvents, FanoutMember {
   readonly host: ConnectionHost;
   readonly slot: number;
   readonly inboundBufferSize: number;
   readonly maxQueuedPackets: number;
+  /** Unwritten bytes past which a publication finds the socket slow. */
+  readonly outboundBufferSize: number;
+  /** Topic ids (workers/fanout.ts); null for most connections. */
+  topics: number[] | null = null;
   ws: WebSocket | null = null;
   /** Inbound items waiting for credit or ring space; the shared empty list until the first one. */
   pending: PendingItem[] = NO_PENDING;
@@ -122,11 +141,13 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
   #closeTimer: NodeJS.Timeout | null = null;
   #flags = 0;
 
-  private constructor(host: ConnectionHost, slot: number, inboundBufferSize: number, maxQueuedPackets: number, opening: Opening | null) {
+  private constructor(host: ConnectionHost, slot: number, limits: Limits, opening: Opening | null) {
     this.host = host;
     this.slot = slot;
-    this.inboundBufferSize = inboundBufferSize;
-    this.maxQueuedPackets = maxQueuedPackets;
+    this.inboundBufferSize = limits.inboundBufferSize;
+    this.maxQueuedPackets = limits.maxQueuedPackets;
+    this.outboundBufferSize = limits.outboundBufferSize;
+    if (limits.slowPeerPolicy === 1) this.#flags |= CLOSE_WHEN_SLOW;
     this.#opening = opening;
   }
 
@@ -172,7 +193,8 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
 
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
   static connect(host: ConnectionHost, slot: number, cfg: ConnectConfig): Connection {
-    const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, new Opening(cfg.noDelay));
+    const conn = new Connection(host, slot, cfg, new Opening(cfg.noDelay));
+    conn.#flags |= CLIENT;
     const opts = clientOptions(cfg, host.handshakeTimeoutMs);
     let ws: WebSocket;
     try {
@@ -191,7 +213,7 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
 
   /** A connection that failed before it started (its stream was already gone). */
   static failed(host: ConnectionHost, slot: number, error: string): Connection {
-    const conn = new Connection(host, slot, 1, 1, null);
+    const conn = new Connection(host, slot, NO_LIMITS, null);
     conn.error = error;
     conn.socketClosed = true;
     queueMicrotask(() => host.closed(conn, -1, '', error));
@@ -211,7 +233,7 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
     op.deadline = deadline;
     op.host = socket.remoteAddress ?? '';
     op.port = socket.remotePort ?? 0;
-    const conn = new Connection(host, slot, cfg.inboundBufferSize, cfg.maxQueuedPackets, op);
+    const conn = new Connection(host, slot, cfg, op);
     conn.#raw = socket;
     // Kept until ws takes the socket: they read the request, then watch the idle connection. (The
     // listener tagged the socket with its stream under the same key: overwritten, see kOwner.)
@@ -376,6 +398,31 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
     }
     this.#writes.push(n * 2 + (last ? 1 : 0));
     ws.send(copy, SEND_OPTS[(binary ? 2 : 0) + (last ? 1 : 0)]!, this.#onWritten);
+  }
+
+  /**
+   * One publication of a topic this connection is a member of (workers/fanout.ts): `frame` is the
+   * unmasked frame every server-side member gets, written as it is; the client side masks its own.
+   */
+  publish(frame: Buffer, payload: Buffer, binary: boolean): number {
+    if (this.socketClosed || (this.#flags & CLOSE_SENT) !== 0) return NOT_OPEN;
+    const phase = this.#phase;
+    if (phase !== IDLE && (phase !== FRAMING || this.ws!.readyState !== WebSocket.OPEN)) return NOT_OPEN;
+    const sock = this.#socket();
+    if (sock === null) return NOT_OPEN;
+    if (sock.writableLength + frame.length > this.outboundBufferSize) {
+      if ((this.#flags & CLOSE_WHEN_SLOW) === 0) return SKIPPED;
+      this.close(1008, 'slow consumer');
+      return CLOSED_SLOW;
+    }
+    if ((this.#flags & CLIENT) !== 0) {
+      // ws masks in place: give it a copy of its own.
+      this.ws!.send(Buffer.from(payload), SEND_OPTS[(binary ? 2 : 0) + 1]!);
+    } else {
+      // Behind whatever ws wrote before: its sender writes to the socket synchronously (no compression).
+      sock.write(frame);
+    }
+    return WROTE;
   }
 
   close(code: number, reason: string): void {

@@ -19,6 +19,10 @@ import {
   CMD_STREAM_NO_DELAY,
   CMD_TLS_ACCEPT,
   CMD_UNLISTEN,
+  CMD_SUBSCRIBE,
+  CMD_UNSUBSCRIBE,
+  CMD_PUBLISH_TEXT,
+  CMD_PUBLISH_BINARY,
   KIND_MASK,
 } from '../src/protocol/records.js';
 import { decodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
@@ -28,6 +32,7 @@ import { InboundDelivery } from './delivery.js';
 import type { InboundTarget, ListenerHost, PendingItem } from './hosts.js';
 import { ServerSide } from './listener.js';
 import { threadNice } from './nice.js';
+import { Fanout } from './fanout.js';
 
 const textDecoder = new TextDecoder();
 
@@ -47,7 +52,8 @@ export class WorkerRuntime implements ListenerHost {
   opens = 0;
   #onIdle: (opens: number) => void;
   #shuttingDown = false;
-  readonly stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0, handshakesRefused: 0 };
+  readonly stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, inboundRingFull: 0, selfRings: 0, droppedAfterClose: 0, handshakesRefused: 0, fanoutFrames: 0, fanoutWrites: 0, fanoutSkipped: 0, fanoutClosed: 0 };
+  readonly fanout: Fanout;
 
   constructor(init: WorkerInit, onIdle: (opens: number) => void) {
     this.index = init.index;
@@ -66,6 +72,7 @@ export class WorkerRuntime implements ListenerHost {
       this.#retired,
       this.stats,
     );
+    this.fanout = new Fanout(this.delivery.slots, this.stats);
     this.#loop = new DoorbellLoop(this.ctl, this.#drain);
     this.server = new ServerSide(this);
   }
@@ -107,6 +114,20 @@ export class WorkerRuntime implements ListenerHost {
             if (!conn.corked && conn.cork()) corked.push(conn);
             conn.sendFragment(c.viewPayload(), kind === CMD_SEND_BINARY, c.kind);
           }
+          break;
+        }
+        case CMD_PUBLISH_TEXT:
+        case CMD_PUBLISH_BINARY:
+          this.fanout.record(c.aux, slot, kind === CMD_PUBLISH_BINARY, c.kind, c.viewPayload());
+          break;
+        case CMD_SUBSCRIBE: {
+          const conn = this.conns[slot];
+          if (conn !== undefined && !conn.socketClosed) this.fanout.subscribe(conn, c.aux);
+          break;
+        }
+        case CMD_UNSUBSCRIBE: {
+          const conn = this.conns[slot];
+          if (conn !== undefined) this.fanout.unsubscribe(conn, c.aux);
           break;
         }
         case CMD_CONNECT: {
@@ -187,6 +208,8 @@ export class WorkerRuntime implements ListenerHost {
   }
 
   closed(conn: InboundTarget, code: number, reason: string, error: string): void {
+    const c = this.conns[conn.slot];
+    if (c === conn && c.topics !== null) this.fanout.leaveAll(c);
     this.delivery.closed(conn, code, reason, error);
   }
 

@@ -146,7 +146,7 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
     const p = new RingProducer(ring);
     const ep = new PeerEndpoint();
     const slots = new Int32Array(new SharedArrayBuffer(64 * SLOT_FIELDS * 4));
-    const link: WorkerLink = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, wake: () => undefined, streams: new Map(), tlsContexts: new Set() };
+    const link: WorkerLink = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, publishTo: () => undefined, wake: () => undefined, streams: new Map(), tlsContexts: new Set() };
     ep.bind(link, 1);
     ep.arrived = ARRIVED_OPEN;
     const src = pattern(64);

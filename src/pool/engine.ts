@@ -25,6 +25,7 @@ import type { ResolvedPoolOptions } from './options.js';
 import { WorkerHandle } from './worker-handle.js';
 import { ServerTable } from './servers.js';
 import { WakeWaiter } from '../protocol/wake.js';
+import { TopicTable } from './topics.js';
 
 /** Most milliseconds `listen()` blocks waiting for the binding worker's answer (it may still be booting). */
 const LISTEN_WAIT_MS = 10_000;
@@ -48,6 +49,7 @@ export class PoolEngine {
     // listen() waits, bounded, for the binding worker: one that is still starting answers within its
     // boot time (300-500 ms on a busy 2-core machine). Never below 10 s: a pool with a short
     // handshakeTimeout (e.g. 500 ms) made right before listen() would time out while its worker boots.
+    this.topics = new TopicTable(() => this.#handles);
     this.servers = new ServerTable(() => this.#handles, () => this.flush(), () => this.brokenReason, Math.max(LISTEN_WAIT_MS, o.handshakeTimeout));
     for (let i = 0; i < o.threads; i++) this.#spawn(i);
   }
@@ -107,7 +109,10 @@ export class PoolEngine {
     const info: CloseInfo = { reason: '', error: this.#closed ? 'POOL_CLOSED' : 'WORKER_DIED' };
     for (let slot = 0; slot < h.endpoints.length; slot++) {
       const ep = h.endpoints[slot];
-      if (ep !== undefined) ep.onClosed(-1, info);
+      if (ep !== undefined) {
+        ep.onClosed(-1, info);
+        this.topics.leaveAll(ep);
+      }
     }
     h.endpoints.length = 0;
     h.count = 0;
@@ -155,6 +160,10 @@ export class PoolEngine {
     ep.bind(best, slot);
     return true;
   }
+
+  // ---- topics (pool/topics.ts) -------------------------------------------------------------------
+
+  readonly topics: TopicTable;
 
   // ---- servers (pool/servers.ts) ------------------------------------------------------------------
 
@@ -221,6 +230,7 @@ export class PoolEngine {
         ep.onOpen(decodeJson<OpenInfo>(c.viewPayload()));
       } else if (kind === EV_CLOSED) {
         ep.onClosed(c.aux, decodeJson<CloseInfo>(c.viewPayload()));
+        if (ep.topics !== null) this.topics.leaveAll(ep);
         endpoints[slot] = undefined;
         h.freeSlots.push(slot);
         h.count--;

@@ -18,6 +18,8 @@ export interface WorkerLink {
   command(slot: number, kind: number, aux: number, bytes: Uint8Array | null): void;
   /** Queue one message (CMD_SEND_*), fragmented when larger than a ring record. */
   message(slot: number, kind: number, bytes: Uint8Array): void;
+  /** Queue one publication to a topic (CMD_PUBLISH_*), leaving out connection `exclude` (-1: none). */
+  publishTo(topic: number, exclude: number, kind: number, bytes: Uint8Array): void;
   /** Ring the worker's doorbell (credit was freed for a slot it waits on). */
   wake(): void;
   /** Server-side streams this worker holds, by stream id: told of TLS progress and closes. */

@@ -184,10 +184,20 @@ export class WorkerHandle implements WorkerLink {
 
   /** A message of `kind` (CMD_SEND_*): fragments of at most maxRecordPayload bytes. */
   message(slot: number, kind: number, bytes: Uint8Array): void {
+    this.#records(slot, kind, bytes.byteLength, 0, bytes);
+  }
+
+  /** One publication to topic `topic` (CMD_PUBLISH_*), leaving out the connection in `exclude` (-1: none). */
+  publishTo(topic: number, exclude: number, kind: number, bytes: Uint8Array): void {
+    this.#records(exclude, kind, topic, topic, bytes);
+  }
+
+  /** `bytes` as one record, or as FIRST…LAST fragments; aux is `firstAux` on the first, `restAux` after. */
+  #records(slot: number, kind: number, firstAux: number, restAux: number, bytes: Uint8Array): void {
     const ring = this.#outbound;
     const total = bytes.byteLength;
     if (total <= ring.maxRecordPayload && this.#overflow.length === 0) {
-      if (ring.push(slot, kind | FLAG_FIRST | FLAG_LAST, total, bytes)) {
+      if (ring.push(slot, kind | FLAG_FIRST | FLAG_LAST, firstAux, bytes)) {
         this.wake();
         return;
       }
@@ -200,9 +210,10 @@ export class WorkerHandle implements WorkerLink {
       if (off === 0) flags |= FLAG_FIRST;
       if (off + n === total) flags |= FLAG_LAST;
       const part = bytes.subarray(off, off + n);
-      if (this.#overflow.length !== 0 || !ring.push(slot, kind | flags, off === 0 ? total : 0, part)) {
+      const aux = off === 0 ? firstAux : restAux;
+      if (this.#overflow.length !== 0 || !ring.push(slot, kind | flags, aux, part)) {
         // Keep a copy: the caller owns `bytes` and may reuse it after send() returns.
-        this.#overflow.push({ slot, kind: kind | flags, aux: off === 0 ? total : 0, bytes: part.slice() });
+        this.#overflow.push({ slot, kind: kind | flags, aux, bytes: part.slice() });
       }
       off += n;
     } while (off < total);

@@ -56,6 +56,14 @@ export interface WorkerStats {
    * worker reads on until the remote's close frame (README "Behaviour details").
    */
   droppedAfterClose: number;
+  /** Published messages (CMD_PUBLISH_*) this worker framed: one per publication, whatever the members. */
+  fanoutFrames: number;
+  /** Socket writes of published messages (one per member reached). */
+  fanoutWrites: number;
+  /** Members a publication skipped because their outbound budget was full (`slowPeerPolicy` 'skip'). */
+  fanoutSkipped: number;
+  /** Members closed with 1008 because their outbound budget was full (`slowPeerPolicy` 'close'). */
+  fanoutClosed: number;
   /** TCP connections accepted and not yet upgraded (streams, TLS handshakes, HTTP requests being read). */
   handshakesPending: number;
   /** TCP connections closed at accept because `maxPendingHandshakes` were pending. */
@@ -98,6 +106,10 @@ export interface ConnectConfig {
   maxQueuedPackets: number;
   heartbeatMs: number;
   noDelay: boolean;
+  /** Bytes the socket may hold unwritten before a publication finds this connection slow. */
+  outboundBufferSize: number;
+  /** What a publication does to a slow connection: 0 skip it, 1 close it with 1008. */
+  slowPeerPolicy: number;
 }
 
 /** CMD_ACCEPT payload: become the server side of stream `streamId` (already in this worker). */
@@ -110,6 +122,10 @@ export interface AcceptConfig {
   maxQueuedPackets: number;
   heartbeatMs: number;
   noDelay: boolean;
+  /** Bytes the socket may hold unwritten before a publication finds this connection slow. */
+  outboundBufferSize: number;
+  /** What a publication does to a slow connection: 0 skip it, 1 close it with 1008. */
+  slowPeerPolicy: number;
 }
 
 export interface ListenConfig {

@@ -97,6 +97,7 @@ export const SLOT_IN_CONSUMED_MSGS = 1; // main writes: inbound messages taken b
 export const SLOT_IN_WAITING = 2; // worker writes: 1 while the socket is paused waiting for credit
 export const SLOT_OUT_SENT_BYTES = 3; // worker writes: outbound payload bytes written to the socket
 export const SLOT_OUT_SENT_MSGS = 4; // worker writes: outbound messages written to the socket
+export const SLOT_FANOUT_SKIPPED = 5; // worker writes: published messages this connection missed (slow, 'skip')
 export const SLOT_FIELDS = 8; // 32 bytes per slot (padded for future fields)
 
 /** Default most connections one worker may hold (the slot table is sized for it: 2 MiB, paged in lazily). */

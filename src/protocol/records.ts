@@ -16,6 +16,12 @@
  *   CMD_STREAM_CLOSE     slot: stream id                         drop a taken or untaken TCP/TLS stream
  *   CMD_STREAM_NO_DELAY  slot: stream id; aux: 0 / 1
  *   CMD_TLS_ACCEPT slot: stream id; aux: TLS context id; payload JSON {key, cert} the first time
+ *   CMD_SUBSCRIBE   aux: topic id                                the connection joins the topic (this worker's
+ *                                                                 member list of it)
+ *   CMD_UNSUBSCRIBE aux: topic id                                it leaves it
+ *   CMD_PUBLISH_*   slot: a connection to leave out, or -1;      one message for every member of the topic in
+ *                   aux: topic id; payload: message bytes         this worker, framed once (fragments of a
+ *                   (or a fragment)                               large one carry FIRST/LAST, aux on each)
  *
  * Worker -> main (the worker's inbound ring):
  *   EV_OPEN       payload: JSON OpenInfo                         the handshake completed
@@ -51,6 +57,10 @@ export const CMD_UNLISTEN = 10;
 export const CMD_STREAM_CLOSE = 11;
 export const CMD_STREAM_NO_DELAY = 12;
 export const CMD_TLS_ACCEPT = 13;
+export const CMD_SUBSCRIBE = 24;
+export const CMD_UNSUBSCRIBE = 25;
+export const CMD_PUBLISH_TEXT = 26;
+export const CMD_PUBLISH_BINARY = 27;
 
 export const EV_OPEN = 16;
 export const EV_MSG_TEXT = 17;

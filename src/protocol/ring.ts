@@ -249,6 +249,11 @@ export class RingConsumer extends RingView {
     return this.#slab;
   }
 
+  /** The same slab as one `Uint8Array` over all of it (made once per slab; what queues keep). */
+  get slabView(): Uint8Array {
+    return this.#slabView;
+  }
+
   /**
    * Copy the run of small records that starts at the current one into the slab (a new slab if the
    * current record does not fit in what is left). The run stops before a record larger than

@@ -30,7 +30,7 @@ const SLOTS = 3;
 /** Endpoints bound to slots 0..SLOTS-1 of a stand-in worker link (its slot table is real shared memory). */
 function endpoints(): PeerEndpoint[] {
   const slots = new Int32Array(new SharedArrayBuffer(SLOTS * 32 * 4));
-  const link = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, wake: () => undefined, streams: new Map(), tlsContexts: new Set<number>() };
+  const link = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, publishTo: () => undefined, wake: () => undefined, streams: new Map(), tlsContexts: new Set<number>() };
   return Array.from({ length: SLOTS }, (_, i) => {
     const ep = new PeerEndpoint();
     ep.bind(link, i);

@@ -17,7 +17,7 @@ function endpoint() {
   const slots = new Int32Array(new SharedArrayBuffer(64 * 32));
   let wakes = 0;
   const ep = new PeerEndpoint();
-  const link = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, wake: () => wakes++, streams: new Map(), tlsContexts: new Set<number>() };
+  const link = { index: 0, slots, dead: false, command: () => undefined, message: () => undefined, publishTo: () => undefined, wake: () => wakes++, streams: new Map(), tlsContexts: new Set<number>() };
   ep.bind(link, SLOT);
   ep.arrived = ARRIVED_OPEN;
   return { ep, slots, wakes: () => wakes };

@@ -6,9 +6,10 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as root from '../../dist/src/index.js';
-import type { PeerPool, StreamPeerTCP, StreamPeerTLS, TCPServer, TLSOptions, WebSocketPeer } from '../../dist/src/index.js';
+import type { PeerPool, StreamPeerTCP, StreamPeerTLS, TCPServer, TLSOptions, WebSocketMultiplayerPeer, WebSocketPeer } from '../../dist/src/index.js';
 
 const EXPORTS = [
+  'ConnectionStatus',
   'ErrorCode',
   'PeerPool',
   'State',
@@ -18,12 +19,13 @@ const EXPORTS = [
   'StreamPeerTLSStatus',
   'TCPServer',
   'TLSOptions',
+  'WebSocketMultiplayerPeer',
   'WebSocketPeer',
   'WriteMode',
   'getDefaultPool',
 ] as const;
 
-type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'stats' | 'close';
+type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscriberCount' | 'stats' | 'close';
 type WebSocketPeerMembers =
   | 'handshakeHeaders'
   | 'heartbeatInterval'
@@ -31,6 +33,7 @@ type WebSocketPeerMembers =
   | 'maxQueuedPackets'
   | 'outboundBufferSize'
   | 'supportedProtocols'
+  | 'slowPeerPolicy'
   | 'connectToUrl'
   | 'acceptStream'
   | 'poll'
@@ -38,6 +41,9 @@ type WebSocketPeerMembers =
   | 'getAvailablePacketCount'
   | 'getPacket'
   | 'getPacketError'
+  | 'peekPacketLength'
+  | 'getPacketInto'
+  | 'getSkippedPacketCount'
   | 'wasStringPacket'
   | 'send'
   | 'sendText'
@@ -52,6 +58,46 @@ type WebSocketPeerMembers =
   | 'getRequestedUrl'
   | 'getSelectedProtocol'
   | 'setNoDelay';
+type WebSocketMultiplayerPeerMembers =
+  | 'supportedProtocols'
+  | 'handshakeHeaders'
+  | 'inboundBufferSize'
+  | 'outboundBufferSize'
+  | 'maxQueuedPackets'
+  | 'handshakeTimeout'
+  | 'refuseNewConnections'
+  | 'slowPeerPolicy'
+  | 'on'
+  | 'off'
+  | 'createServer'
+  | 'createClient'
+  | 'poll'
+  | 'getAvailablePacketCount'
+  | 'getPacket'
+  | 'getPacketInto'
+  | 'peekPacketLength'
+  | 'peekPacketPeer'
+  | 'getPacketPeer'
+  | 'wasStringPacket'
+  | 'getPacketError'
+  | 'putPacket'
+  | 'send'
+  | 'setTargetPeer'
+  | 'getTargetPeer'
+  | 'subscribe'
+  | 'unsubscribe'
+  | 'publish'
+  | 'getSubscriberCount'
+  | 'getPeer'
+  | 'getPeerAddress'
+  | 'getPeerPort'
+  | 'disconnectPeer'
+  | 'getUniqueId'
+  | 'getConnectionStatus'
+  | 'getMaxPacketSize'
+  | 'getLocalPort'
+  | 'isServer'
+  | 'close';
 type TCPServerMembers = 'listen' | 'getFailureReason' | 'isListening' | 'getLocalPort' | 'isConnectionAvailable' | 'takeConnection' | 'stop';
 type StreamPeerTCPMembers = 'getStatus' | 'getConnectedHost' | 'getConnectedPort' | 'poll' | 'setNoDelay' | 'disconnectFromHost';
 type StreamPeerTLSMembers = 'acceptStream' | 'poll' | 'getStatus' | 'disconnectFromStream';
@@ -66,6 +112,7 @@ describe('public API', () => {
   it('each class shows only what users call', () => {
     expectTypeOf<keyof PeerPool>().toEqualTypeOf<PeerPoolMembers>();
     expectTypeOf<keyof WebSocketPeer>().toEqualTypeOf<WebSocketPeerMembers>();
+    expectTypeOf<keyof WebSocketMultiplayerPeer>().toEqualTypeOf<WebSocketMultiplayerPeerMembers>();
     expectTypeOf<keyof TCPServer>().toEqualTypeOf<TCPServerMembers>();
     expectTypeOf<keyof StreamPeerTCP>().toEqualTypeOf<StreamPeerTCPMembers>();
     expectTypeOf<keyof StreamPeerTLS>().toEqualTypeOf<StreamPeerTLSMembers>();
@@ -74,7 +121,9 @@ describe('public API', () => {
 
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
-    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'stats', 'close'].sort());
+    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'stats', 'close'].sort());
+    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
+    expect(own(root.WebSocketMultiplayerPeer)).toEqual(mpMembers.sort());
     expect(own(root.TCPServer)).toEqual(['listen', 'getFailureReason', 'isListening', 'getLocalPort', 'isConnectionAvailable', 'takeConnection', 'stop'].sort());
     expect(own(root.StreamPeerTCP)).toEqual(['getStatus', 'getConnectedHost', 'getConnectedPort', 'poll', 'setNoDelay', 'disconnectFromHost'].sort());
     expect(own(root.StreamPeerTLS)).toEqual(['acceptStream', 'poll', 'getStatus', 'disconnectFromStream'].sort());
