@@ -22,7 +22,7 @@ import { PoolEngine } from './pool/engine.js';
 import { resolvePoolOptions, type PeerPoolOptions } from './pool/options.js';
 import { peerAccess, type TopicPeer } from './peer-access.js';
 import type { PeerEndpoint } from './peer-endpoint.js';
-import { ErrorCode, WriteMode } from './enums.js';
+import { ErrorCode, State, WriteMode } from './enums.js';
 import { toBytes } from './validation.js';
 import { isUtf8 } from 'node:buffer';
 
@@ -112,7 +112,9 @@ export class PeerPool {
     const found = peerAccess.endpoint(peer);
     if (found === null) return peer !== null && typeof peer === 'object' && typeof peer.getReadyState === 'function' ? ErrorCode.FAILED : ErrorCode.ERR_INVALID_PARAMETER;
     if (found.engine !== this.#engine) return ErrorCode.ERR_INVALID_PARAMETER;
-    if (!found.ep.live || found.ep.detached) return ErrorCode.FAILED;
+    // CLOSING counts as left: it was taken out of its topics when close() was called.
+    const state = peer.getReadyState();
+    if (!found.ep.live || found.ep.detached || (state !== State.OPEN && state !== State.CONNECTING)) return ErrorCode.FAILED;
     return found.ep;
   }
 

@@ -3,6 +3,7 @@
  * the tests import `dist/src/testing.js`. Not for production code.
  */
 import { poolEngine, type PeerPool } from './peer-pool.js';
+import { peerAccess } from './peer-access.js';
 
 /** Make worker `index` of `pool` crash with an uncaught exception. Resolves with its exit code. */
 export function crashWorker(pool: PeerPool, index: number): Promise<number> {
@@ -27,4 +28,10 @@ export function setReusePort(pool: PeerPool, on: boolean): boolean {
 /** Whether new servers of `pool` get a listening socket in every worker (reusePort). */
 export function usesReusePort(pool: PeerPool): boolean {
   return poolEngine(pool).servers.reusePort;
+}
+
+/** The index of the worker that holds `peer`'s connection (a WebSocketPeer), or -1. */
+export function workerOfPeer(peer: unknown): number {
+  const found = peerAccess.endpoint(peer);
+  return found === null || found.ep.link === null ? -1 : found.ep.link.index;
 }
