@@ -1,8 +1,11 @@
 /**
  * `ringsocket serve --mode broadcast`: every message received from any peer goes to every OPEN peer
- * (the sender included), with its type. A peer whose outbound buffer is full misses that message
- * (counted as dropped). Listening and the URL come from examples/listen.ts (as for the echo server);
- * the accept loop is the Godot one: TCPServer → [StreamPeerTLS] → WebSocketPeer.acceptStream.
+ * (the sender included), with its type. Each peer joins one topic when it opens, and each message is
+ * one `PeerPool.publish` to it: one record per I/O worker, framed once there and written to every
+ * socket it holds (not one send per peer). A peer whose socket holds more than its outbound buffer
+ * unwritten misses that message (`slowPeerPolicy` 'skip', counted by the workers as `fanoutSkipped`:
+ * the "dropped" of the counters line). Listening and the URL come from examples/listen.ts (as for the
+ * echo server); the accept loop is the Godot one: TCPServer → [StreamPeerTLS] → WebSocketPeer.acceptStream.
  */
 import { ErrorCode, PeerPool, State, StreamPeerTLS, StreamPeerTLSStatus, TCPServer, TLSOptions, WebSocketPeer, WriteMode, type StreamPeerTCP } from '../src/index.js';
 import { listenOrThrow } from '../examples/listen.js';
@@ -63,22 +66,21 @@ class Acceptor {
   }
 }
 
-/** The fan-out: each packet of each OPEN peer, sent to every OPEN peer (the sender included). */
-function broadcast(peers: readonly WebSocketPeer[], onDrop: () => void): void {
+/** The topic every peer of the server joins. */
+const EVERYONE = 'ringsocket-serve-broadcast';
+
+/** The fan-out: each packet of each OPEN peer, published to every OPEN peer (the sender included). */
+function broadcast(pool: PeerPool, peers: readonly WebSocketPeer[]): void {
   for (const p of peers) {
     if (p.getReadyState() !== State.OPEN) continue;
     while (p.getAvailablePacketCount() > 0) {
       const bytes = p.getPacket();
-      const mode = p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY;
-      for (const q of peers) {
-        // A full outbound buffer (ERR_OUT_OF_MEMORY): that peer misses this message.
-        if (q.getReadyState() === State.OPEN && q.send(bytes, mode) !== ErrorCode.OK) onDrop();
-      }
+      pool.publish(EVERYONE, bytes, p.wasStringPacket() ? WriteMode.TEXT : WriteMode.BINARY);
     }
   }
 }
 
-export function startBroadcastServer(o: BroadcastOptions, onDrop: () => void): RunningServer {
+export function startBroadcastServer(o: BroadcastOptions): RunningServer {
   const { server, tlsOptions, url } = listenOrThrow({ port: o.port, host: o.host, pool: o.pool, ...(o.tlsPems !== null ? { tls: o.tlsPems } : {}) }, 'broadcast server');
   let peers: WebSocketPeer[] = [];
 
@@ -101,10 +103,18 @@ export function startBroadcastServer(o: BroadcastOptions, onDrop: () => void): R
     if (peers.some((p) => p.getReadyState() === State.CLOSED)) peers = peers.filter((p) => p.getReadyState() !== State.CLOSED);
   };
 
+  const joined = new WeakSet<WebSocketPeer>();
   const timer = setInterval(() => {
     acceptor.accept();
     pollAll();
-    broadcast(peers, onDrop);
+    // Joining first: a peer that opened this tick gets the messages of this tick.
+    for (const p of peers) {
+      if (p.getReadyState() === State.OPEN && !joined.has(p)) {
+        joined.add(p);
+        o.pool.subscribe(p, EVERYONE);
+      }
+    }
+    broadcast(o.pool, peers);
   }, o.tickMs);
   let stopping: Promise<void> | null = null;
   const stop = async (): Promise<void> => {

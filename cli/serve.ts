@@ -6,7 +6,8 @@
  * - `--mode echo` (default) is `startEchoServer` from examples/echo-server.ts, unchanged: every
  *   message comes back to its sender with the same type.
  * - `--mode broadcast` (cli/broadcast-server.ts): every message is sent to every open peer, the sender
- *   included. A peer whose outbound buffer is full misses that message (counted as dropped).
+ *   included, as one topic publication framed once per worker. A peer whose socket holds more than its
+ *   outbound buffer unwritten misses that message (counted as dropped).
  *
  * Prints its URL on stdout, then a counters line on stderr every --interval (1 s): connections, messages/s
  * in and out (from the workers' stats). Rewritten in place when stderr is a terminal; otherwise a plain
@@ -121,10 +122,10 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
 }
 
 /** Listen with the echo or broadcast loop; a listen failure becomes exit 3 naming the errno. */
-async function startServer(c: ServeConfig, pool: PeerPool, onDrop: () => void): Promise<RunningServer> {
+async function startServer(c: ServeConfig, pool: PeerPool): Promise<RunningServer> {
   const { port, host, tlsPems, protocols, maxMessage, tickMs } = c;
   try {
-    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool }, onDrop);
+    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool });
     return startEchoServer({
       port,
       host,
@@ -147,19 +148,21 @@ async function startServer(c: ServeConfig, pool: PeerPool, onDrop: () => void): 
 }
 
 /** The counters line on stderr every --interval, from the workers' stats. Returns its timer. */
-function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, status: StatusLine, dropped: () => number): NodeJS.Timeout {
+function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, status: StatusLine): NodeJS.Timeout {
   let lastIn = 0;
   let lastOut = 0;
   let lastT = performance.now();
   let lastLine = '';
   let statsBusy = false;
-  const onStats = (stats: { messagesIn: number; messagesOut: number }[]): void => {
+  const onStats = (stats: { messagesIn: number; messagesOut: number; fanoutWrites: number; fanoutSkipped: number }[]): void => {
     statsBusy = false;
     let inn = 0;
     let out = 0;
+    let dropped = 0;
     for (const s of stats) {
       inn += s.messagesIn;
-      out += s.messagesOut;
+      out += s.messagesOut + s.fanoutWrites;
+      dropped += s.fanoutSkipped;
     }
     const now = performance.now();
     const dt = (now - lastT) / 1000;
@@ -171,7 +174,7 @@ function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, st
     lastT = now;
     const line =
       `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
-      `(total in ${int(inn)}, out ${int(out)}${c.mode === 'broadcast' ? `, dropped ${int(dropped())}` : ''})`;
+      `(total in ${int(inn)}, out ${int(out)}${c.mode === 'broadcast' ? `, dropped ${int(dropped)}` : ''})`;
     const key = `${server.peers} ${inn} ${out}`;
     if (status.isTTY || changed || server.peers !== 0 || key !== lastLine) status.update(() => line, true);
     lastLine = key;
@@ -229,10 +232,9 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   const pool = new PeerPool(c.threads !== undefined ? { threads: c.threads } : {});
-  let dropped = 0;
-  const server = await startServer(c, pool, () => dropped++);
+  const server = await startServer(c, pool);
   const status = new StatusLine(process.stderr, { quiet: c.quiet, plainEveryMs: 0 });
-  const counters = startCounters(c, pool, server, status, () => dropped);
+  const counters = startCounters(c, pool, server, status);
   process.stdout.write(`ringsocket serve: ${c.mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);
   setStage('serving');
   return untilStopped(pool, server, () => {

@@ -4,31 +4,32 @@
  * binary snapshot of all players each tick. The socket work (accept, HTTP upgrade, framing, masking,
  * UTF-8 checks) happens in ringsocket's workers; the tick only polls and copies bytes.
  *
+ * It is a `WebSocketMultiplayerPeer` server: one `poll()` per tick for every player (its cost follows
+ * what arrived, not the number of players), inputs read with `getPacketInto` into one buffer (no
+ * allocation), and the snapshot sent with target 0 — one publication, framed once per I/O worker and
+ * written to every socket there.
+ *
  * Wire protocol (little-endian):
+ * - server → client, first, binary: the player id, 4 bytes int32 (Godot 4's WebSocketMultiplayerPeer
+ *   handshake: a Godot client joins as is);
  * - server → client, once, text: `{"type":"welcome","id":<player id>,"tickRate":60,"world":<size>}`
  * - client → server, any number per tick, either
  *   - binary, 12 bytes: `u32 seq, f32 dx, f32 dy`, or
  *   - text JSON: `{"seq":<n>,"dx":<-1..1>,"dy":<-1..1>}`.
  *   dx and dy are clamped to [-1, 1]; one input moves the player by (dx, dy) × `speed`, inside the world.
  *   Malformed inputs are ignored (counted in `badInputs`). At most `maxInputsPerTick` inputs of a player
- *   are applied per tick; the rest wait (a flooding client is slowed by TCP backpressure, not dropped).
+ *   are applied per tick: when the next input is of a player who reached it, reading stops for this tick
+ *   and the rest wait in order (a flooding client is then slowed by TCP backpressure, nothing is dropped).
  * - server → client, every tick, binary snapshot: `u32 tick, u16 count`, then `count` ×
  *   `(u32 id, u32 lastSeq, f32 x, f32 y)` — `lastSeq` is the last input applied, for client reconciliation.
- *   A client whose outbound buffer is full skips that snapshot (the next one supersedes it).
+ *   A client whose socket holds more than its outbound buffer (1 MiB) unwritten skips that snapshot (the
+ *   next one supersedes it): the multiplayer peer's `slowPeerPolicy` 'skip'.
  *
  * Run: `node dist/examples/game-server.js --port 8080 --host 127.0.0.1 [--tls-key F --tls-cert F]`.
  * In-process: `startGameServer({ port: 0 })`.
  */
-import {
-  ErrorCode,
-  PeerPool,
-  State,
-  StreamPeerTLS,
-  StreamPeerTLSStatus,
-  WebSocketPeer,
-  type Pem,
-} from '../src/index.js';
-import { listenOrThrow, parseServerArgs, runIfMain, stopOnSignal } from './listen.js';
+import { ErrorCode, PeerPool, State, TLSOptions, WebSocketMultiplayerPeer, WriteMode, type Pem, type WebSocketPeer } from '../src/index.js';
+import { parseServerArgs, runIfMain, stopOnSignal } from './listen.js';
 
 export const SNAPSHOT_HEADER_BYTES = 6;
 export const SNAPSHOT_PLAYER_BYTES = 16;
@@ -64,8 +65,10 @@ export interface GameServer {
   readonly tick: number;
   /** Inputs ignored as malformed. */
   readonly badInputs: number;
-  /** Snapshots skipped because a client's outbound buffer was full. */
+  /** Snapshots skipped because a client's socket held more than its outbound buffer (players still in). */
   readonly skippedSnapshots: number;
+  /** The multiplayer peer that serves the game. */
+  readonly mp: WebSocketMultiplayerPeer;
   readonly pool: PeerPool;
   /** Close every client with 1001, wait for them (bounded), close the pool if it is the server's own. */
   stop(): Promise<void>;
@@ -102,16 +105,19 @@ export function encodeInput(seq: number, dx: number, dy: number): Uint8Array {
 }
 
 interface Player {
-  peer: WebSocketPeer;
-  /** 0 until the peer is OPEN and welcomed. */
   id: number;
   lastSeq: number;
   x: number;
   y: number;
+  /** Inputs applied this tick. */
+  inputs: number;
 }
 
 const decoder = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
+/** Inputs are at most this big: the peers' inbound limit, and the one buffer they are read into. */
+const MAX_INPUT_BYTES = 4096;
 
 /** Parse one input; null when malformed. */
 function parseInput(bytes: Uint8Array, text: boolean): { seq: number; dx: number; dy: number } | null {
@@ -145,108 +151,83 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
   const maxInputs = options.maxInputsPerTick ?? 32;
   const stopTimeoutMs = options.stopTimeoutMs ?? 3000;
   const periodMs = 1000 / tickRate;
-  const { pool, ownPool, server, tlsOptions, port, url } = listenOrThrow(options, 'game server');
+  const host = options.host ?? '127.0.0.1';
+  const ownPool = options.pool === undefined;
+  const pool = options.pool ?? new PeerPool(options.threads === undefined ? {} : { threads: options.threads });
 
-  let players: Player[] = [];
-  let tlsPending: StreamPeerTLS[] = [];
-  let nextId = 1;
+  const mp = new WebSocketMultiplayerPeer({ pool });
+  mp.supportedProtocols = [GAME_PROTOCOL];
+  mp.inboundBufferSize = MAX_INPUT_BYTES; // inputs are tiny: refuse anything bigger (1009)
+  mp.outboundBufferSize = 1 << 20;
+  const tls = options.tls === undefined ? null : TLSOptions.server(options.tls.key, options.tls.cert);
+  const err = mp.createServer(options.port ?? 8080, host, tls);
+  if (err !== ErrorCode.OK) {
+    if (ownPool) void pool.close();
+    throw new Error(`game server: createServer(${options.port ?? 8080}, ${host}) failed: ${ErrorCode[err]}`);
+  }
+  const port = mp.getLocalPort();
+  const shownHost = host === '*' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = `${tls === null ? 'ws' : 'wss'}://${shownHost}:${port}`;
+
+  const players = new Map<number, Player>();
   let tick = 0;
-  let welcomed = 0;
   let badInputs = 0;
-  let skipped = 0;
-  // One snapshot buffer, grown as needed; putPacket copies, so it is reused every tick.
+  // One buffer for every input, one for the snapshot (grown as needed): send copies, so both are reused.
+  const input = new Uint8Array(MAX_INPUT_BYTES);
   let snap = new Uint8Array(SNAPSHOT_HEADER_BYTES + 64 * SNAPSHOT_PLAYER_BYTES);
 
-  const addPeer = (stream: Parameters<WebSocketPeer['acceptStream']>[0]): void => {
-    const peer = new WebSocketPeer({ pool });
-    peer.supportedProtocols = [GAME_PROTOCOL];
-    peer.inboundBufferSize = 4096; // inputs are tiny: refuse anything bigger (1009)
-    peer.outboundBufferSize = 1 << 20;
-    if (peer.acceptStream(stream) === ErrorCode.OK) players.push({ peer, id: 0, lastSeq: 0, x: 0, y: 0 });
-  };
+  mp.on('peer_connected', (id) => {
+    // Spawn on a spiral so that players do not start on top of each other.
+    const n = players.size + 1;
+    const p: Player = { id, lastSeq: 0, x: clamp(world / 2 + Math.cos(n) * n * 10, 0, world), y: clamp(world / 2 + Math.sin(n) * n * 10, 0, world), inputs: 0 };
+    players.set(id, p);
+    mp.setTargetPeer(id);
+    mp.send(encoder.encode(JSON.stringify({ type: 'welcome', id, tickRate, world })), WriteMode.TEXT);
+    options.onJoin?.(id, mp.getPeer(id)!);
+  });
+  mp.on('peer_disconnected', (id) => {
+    players.delete(id);
+    options.onLeave?.(id, mp.getPeer(id)!);
+  });
 
   const step = (): void => {
     tick++;
-    // 1. New connections (wss: TLS first, then the WebSocket handshake).
-    while (server.isConnectionAvailable()) {
-      const tcp = server.takeConnection()!;
-      if (tlsOptions === null) addPeer(tcp);
-      else {
-        const tls = new StreamPeerTLS();
-        if (tls.acceptStream(tcp, tlsOptions) === ErrorCode.OK) tlsPending.push(tls);
-        else tcp.disconnectFromHost();
-      }
-    }
-    if (tlsPending.length !== 0) {
-      tlsPending = tlsPending.filter((tls) => {
-        tls.poll();
-        const s = tls.getStatus();
-        if (s === StreamPeerTLSStatus.STATUS_CONNECTED) addPeer(tls);
-        return s === StreamPeerTLSStatus.STATUS_HANDSHAKING;
-      });
-    }
-    // 2. Poll, welcome, drain and apply inputs.
-    let leaving = false;
-    for (const p of players) {
-      const peer = p.peer;
-      peer.poll();
-      const state = peer.getReadyState();
-      if (state === State.CLOSED) {
-        leaving = true;
+    // 1. Every player at once: new ones (peer_connected), gone ones, and the inputs that arrived.
+    mp.poll();
+    for (const p of players.values()) p.inputs = 0;
+    while (mp.getAvailablePacketCount() > 0) {
+      // A player at its cap for this tick: its input and everything behind it wait for the next tick.
+      const next = players.get(mp.peekPacketPeer());
+      if (next !== undefined && next.inputs >= maxInputs) break;
+      const n = mp.getPacketInto(input);
+      const p = players.get(mp.getPacketPeer());
+      if (p === undefined) continue; // it left; its last inputs no longer matter
+      p.inputs++;
+      const parsed = parseInput(input.subarray(0, n), mp.wasStringPacket());
+      if (parsed === null) {
+        badInputs++;
         continue;
       }
-      if (state !== State.OPEN) continue;
-      if (p.id === 0) {
-        p.id = nextId++;
-        // Spawn on a spiral so that players do not start on top of each other.
-        p.x = clamp(world / 2 + Math.cos(p.id) * p.id * 10, 0, world);
-        p.y = clamp(world / 2 + Math.sin(p.id) * p.id * 10, 0, world);
-        welcomed++;
-        peer.sendText(JSON.stringify({ type: 'welcome', id: p.id, tickRate, world }));
-        options.onJoin?.(p.id, peer);
-      }
-      for (let n = 0; n < maxInputs && peer.getAvailablePacketCount() > 0; n++) {
-        const bytes = peer.getPacket();
-        const input = parseInput(bytes, peer.wasStringPacket());
-        if (input === null) {
-          badInputs++;
-          continue;
-        }
-        p.lastSeq = input.seq;
-        p.x = clamp(p.x + input.dx * speed, 0, world);
-        p.y = clamp(p.y + input.dy * speed, 0, world);
-      }
+      p.lastSeq = parsed.seq;
+      p.x = clamp(p.x + parsed.dx * speed, 0, world);
+      p.y = clamp(p.y + parsed.dy * speed, 0, world);
     }
-    if (leaving) {
-      players = players.filter((p) => {
-        if (p.peer.getReadyState() !== State.CLOSED) return true;
-        if (p.id !== 0) {
-          welcomed--;
-          options.onLeave?.(p.id, p.peer);
-        }
-        return false;
-      });
-    }
-    // 3. One snapshot for everyone.
-    const size = SNAPSHOT_HEADER_BYTES + welcomed * SNAPSHOT_PLAYER_BYTES;
+    // 2. One snapshot for everyone: one publication, framed once per I/O worker.
+    const size = SNAPSHOT_HEADER_BYTES + players.size * SNAPSHOT_PLAYER_BYTES;
     if (snap.byteLength < size) snap = new Uint8Array(size * 2);
     const dv = new DataView(snap.buffer);
     dv.setUint32(0, tick >>> 0, true);
-    dv.setUint16(4, welcomed, true);
+    dv.setUint16(4, players.size, true);
     let o = SNAPSHOT_HEADER_BYTES;
-    for (const p of players) {
-      if (p.id === 0) continue;
+    for (const p of players.values()) {
       dv.setUint32(o, p.id, true);
       dv.setUint32(o + 4, p.lastSeq, true);
       dv.setFloat32(o + 8, p.x, true);
       dv.setFloat32(o + 12, p.y, true);
       o += SNAPSHOT_PLAYER_BYTES;
     }
-    const bytes = snap.subarray(0, size);
-    for (const p of players) {
-      if (p.id === 0 || p.peer.getReadyState() !== State.OPEN) continue;
-      if (p.peer.putPacket(bytes) === ErrorCode.ERR_OUT_OF_MEMORY) skipped++;
-    }
+    mp.setTargetPeer(0);
+    mp.putPacket(snap.subarray(0, size));
   };
 
   // Fixed timestep without drift: each tick is scheduled against the ideal time line; after a stall,
@@ -272,21 +253,16 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
   const stop = async (): Promise<void> => {
     running = false;
     if (timer !== null) clearTimeout(timer);
-    server.stop();
-    for (const tls of tlsPending) tls.disconnectFromStream();
-    tlsPending = [];
-    for (const p of players) p.peer.close(1001, 'server shutting down');
+    // close() sends every player 1001; the workers finish the closing handshakes. Wait for them (bounded).
+    const peers = [...players.keys()].map((id) => mp.getPeer(id)!);
+    mp.close();
+    players.clear();
     const deadline = Date.now() + stopTimeoutMs;
-    while (players.length !== 0 && Date.now() < deadline) {
+    while (peers.some((p) => p.getReadyState() !== State.CLOSED) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2));
-      players = players.filter((p) => {
-        p.peer.poll();
-        return p.peer.getReadyState() !== State.CLOSED;
-      });
+      for (const p of peers) p.poll();
     }
-    for (const p of players) p.peer.close(-1);
-    players = [];
-    welcomed = 0;
+    for (const p of peers) p.close(-1);
     if (ownPool) await pool.close();
   };
 
@@ -294,8 +270,9 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
     port,
     url,
     pool,
+    mp,
     get players() {
-      return welcomed;
+      return players.size;
     },
     get tick() {
       return tick;
@@ -304,7 +281,9 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
       return badInputs;
     },
     get skippedSnapshots() {
-      return skipped;
+      let n = 0;
+      for (const id of players.keys()) n += mp.getPeer(id)?.getSkippedPacketCount() ?? 0;
+      return n;
     },
     stop: () => (stopping ??= stop()),
   };

@@ -372,16 +372,23 @@ export class WebSocketMultiplayerPeer {
     this.#emit('peer_connected', m.id);
   }
 
-  /** A connected peer is closing or closed: gone for us (its packets already queued stay readable). */
+  /**
+   * A connected peer is closing or closed: gone for us (its packets already queued stay readable). As
+   * in Godot, `getPeer(id)` still finds it inside the peer_disconnected handler.
+   */
   #disconnected(m: Member): void {
-    if (!this.#peers.delete(m.id)) return;
+    if (!m.connected) return;
     m.connected = false;
     if (this.#server === null) {
       this.#emit('peer_disconnected', SERVER_ID);
       this.#clientGone();
       return;
     }
-    this.#emit('peer_disconnected', m.id);
+    try {
+      this.#emit('peer_disconnected', m.id);
+    } finally {
+      this.#peers.delete(m.id);
+    }
   }
 
   /** Client: the first message of the connection is our id (Godot 4's handshake). */

@@ -1,5 +1,6 @@
 /**
- * examples/game-server: an authoritative 60 Hz loop. `ws` clients join, get a welcome with their id,
+ * examples/game-server: an authoritative 60 Hz loop on a WebSocketMultiplayerPeer. `ws` clients join, get
+ * their id (Godot's 4-byte first message) and a welcome with it,
  * send inputs (binary and JSON), and receive a binary snapshot of every player each tick.
  */
 import { readFileSync } from 'node:fs';
@@ -36,10 +37,18 @@ async function join(path = '/play'): Promise<Player> {
   let onWelcome!: () => void;
   const welcomed = new Promise<void>((resolve) => (onWelcome = resolve));
   // Listen from construction: the welcome may arrive in the same read as the 101.
+  let godotId = 0;
   const { ws } = await openWs(`${game.url}${path}`, [GAME_PROTOCOL], {}, (data, isBinary) => {
+    if (godotId === 0) {
+      // WebSocketMultiplayerPeer's handshake (Godot 4): the id, 4 bytes little-endian, comes first.
+      expect(isBinary).toBe(true);
+      expect(data.length).toBe(4);
+      godotId = data.readInt32LE(0);
+      return;
+    }
     if (!isBinary) {
       const m = JSON.parse(data.toString()) as { type: string; id: number; tickRate: number; world: number };
-      if (m.type === 'welcome' && m.tickRate === 60 && m.world === 1000) p.id = m.id;
+      if (m.type === 'welcome' && m.tickRate === 60 && m.world === 1000 && m.id === godotId) p.id = m.id;
       onWelcome();
       return;
     }
@@ -147,12 +156,15 @@ describe('game server', () => {
       expect(secure.url).toMatch(/^wss:\/\//);
       let welcome = '';
       let snapshot: { tick: number; players: PlayerState[] } | null = null;
+      let idMessage = 0;
       const { ws } = await openWs(`${secure.url}/play`, [GAME_PROTOCOL], { ca: fixture('ca-cert.pem') }, (d, isBinary) => {
-        if (!isBinary) welcome = d.toString();
+        if (idMessage === 0) idMessage = d.readInt32LE(0);
+        else if (!isBinary) welcome = d.toString();
         else snapshot = decodeSnapshot(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       });
       await waitFor(() => welcome !== '' && snapshot !== null, 'welcome and a snapshot over TLS');
       const id = (JSON.parse(welcome) as { id: number }).id;
+      expect(id).toBe(idMessage);
       expect(snapshot!.players.map((p) => p.id)).toEqual([id]);
       ws.close();
       await waitFor(() => secure.players === 0, 'to leave');

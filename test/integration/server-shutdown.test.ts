@@ -115,11 +115,13 @@ describe('examples/game-server as a program', () => {
     const srv = await run('game-server.js', []);
     const first: string[] = [];
     // Listen from construction: the welcome may arrive in the same read as the 101.
+    let id = 0;
     const c = await openWs(`${srv.url}/play`, ['game-v1'], {}, (d, isBinary) => {
-      if (first.length === 0) first.push(isBinary ? '<binary>' : d.toString());
+      if (id === 0) id = d.readInt32LE(0); // the multiplayer id comes first (Godot 4's handshake)
+      else if (first.length === 0) first.push(isBinary ? '<binary>' : d.toString());
     });
     await waitFor(() => first.length > 0, 'the welcome', 5000);
-    expect(JSON.parse(first[0]!)).toMatchObject({ type: 'welcome', tickRate: 60 });
+    expect(JSON.parse(first[0]!)).toMatchObject({ type: 'welcome', tickRate: 60, id });
     const seen = closed(c.ws);
     srv.child.kill('SIGTERM');
     expect((await within(seen, 5000, 'the client close')).code).toBe(1001);
