@@ -10,12 +10,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { freePort, killAll, runCli } from '../cli/run-cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLIENT = path.join(ROOT, 'dist/examples/quickstart-client.js');
 const SERVER = path.join(ROOT, 'dist/examples/quickstart-server.js');
 const WAIT_SERVER = path.join(ROOT, 'dist/examples/wait-loop-server.js');
+const RELAY = path.join(ROOT, 'dist/examples/quickstart-multiplayer.js');
 
 interface Ran {
   code: number | null;
@@ -51,11 +53,11 @@ async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-async function startServer(file = SERVER): Promise<{ url: string; server: ReturnType<typeof start> }> {
+async function startServer(file = SERVER, banner = /echo server on (ws:\/\/\S+)/): Promise<{ url: string; server: ReturnType<typeof start> }> {
   const server = start(file, [String(await freePort())]);
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const m = /echo server on (ws:\/\/\S+)/.exec(server.out());
+    const m = banner.exec(server.out());
     if (m !== null) return { url: m[1]!, server };
     if (server.child.exitCode !== null || Date.now() > deadline) throw new Error(`the quickstart server did not start: ${server.out()}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -101,11 +103,43 @@ describe('README quickstart: examples/quickstart-client.ts against examples/quic
   });
 });
 
+describe('README quickstart: examples/quickstart-multiplayer.ts', () => {
+  it('each client gets its id first; a packet goes to every other client, not back; SIGINT closes them with 1001 and exits 0', async () => {
+    const { url, server } = await startServer(RELAY, /relay server on (ws:\/\/\S+)/);
+    const clients = [0, 1, 2].map(() => {
+      const ws = new WebSocket(url);
+      const c = { ws, id: 0, got: [] as string[], code: 0 };
+      ws.on('message', (d: Buffer) => {
+        if (c.id === 0) c.id = d.readInt32LE(0);
+        else c.got.push(d.toString());
+      });
+      ws.on('close', (code) => (c.code = code));
+      return c;
+    });
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 15_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server said: ${server.out()}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await until(() => clients.every((c) => c.id >= 2), 'the ids');
+    await until(() => clients.every((c) => server.out().includes(`peer ${c.id} joined`)), 'the joins');
+    clients[0]!.ws.send('hi from 0');
+    await until(() => clients[1]!.got.length === 1 && clients[2]!.got.length === 1, 'the relay');
+    expect(clients.map((c) => c.got)).toEqual([[], ['hi from 0'], ['hi from 0']]);
+    server.child.kill('SIGINT');
+    expect((await bounded(server.done, 10_000, 'the relay server after SIGINT')).code).toBe(0);
+    await until(() => clients.every((c) => c.code !== 0), 'the closes');
+    expect(clients.map((c) => c.code)).toEqual([1001, 1001, 1001]);
+  });
+});
+
 describe('README code blocks', () => {
   it('each block marked with an example file is that file, byte for byte', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const marked = [...readme.matchAll(/<!-- file: (\S+) -->\n```ts\n([\s\S]*?)```\n/g)];
-    expect(marked.map((m) => m[1])).toEqual(expect.arrayContaining(['examples/quickstart-client.ts', 'examples/quickstart-server.ts']));
+    expect(marked.map((m) => m[1])).toEqual(expect.arrayContaining(['examples/quickstart-client.ts', 'examples/quickstart-server.ts', 'examples/quickstart-multiplayer.ts']));
     for (const [, file, body] of marked) expect(body, file).toBe(readFileSync(path.join(ROOT, file!), 'utf8'));
     // No TypeScript block in the README escapes the check.
     const tsBlocks = [...readme.matchAll(/```ts\n/g)].length;
