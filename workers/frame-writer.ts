@@ -7,7 +7,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { isValidStatusCode } from './frame-reader.js';
-import { maskKeyAt, unmaskInto } from './mask.js';
+import { maskKeyAt, unmaskBytes, unmaskInto } from './mask.js';
 
 export const OP_CONTINUATION = 0x0;
 export const OP_TEXT = 0x1;
@@ -91,7 +91,9 @@ export function frameMessage(opcode: number, payload: Uint8Array, fin: boolean, 
   const len = payload.byteLength;
   const out = Buffer.allocUnsafe(frameHeaderSize(len, masked) + len);
   const at = writeFrameHeader(out, 0, opcode, fin, len, masked ? mask : null);
-  if (masked) unmaskInto(payload, 0, out, at, len, mask, 0); // XOR is its own inverse: masking is unmasking
+  // XOR is its own inverse: masking is unmasking. Short frames by bytes: the word loop's one cached view
+  // is the ring's (mask.ts), and each new Buffer pool here would replace it.
+  if (masked) (len < 256 ? unmaskBytes : unmaskInto)(payload, 0, out, at, len, mask, 0);
   else out.set(payload, at);
   return out;
 }
