@@ -7,7 +7,7 @@
  * no record per member. Client-side members must mask every frame with a fresh key, so they are framed
  * one by one (a rare case: publications are for servers).
  *
- * A member whose socket already holds its `outboundBufferSize` bytes unwritten is slow: by its policy the
+ * A member whose socket already holds more than its `outboundBufferSize` bytes unwritten is slow: by its policy the
  * publication skips it (counted in its slot's SLOT_FANOUT_SKIPPED and in stats) or closes it with 1008.
  * Members that are closing or closed get nothing. A connection leaves every topic when its socket closes.
  */
