@@ -11,8 +11,8 @@
  */
 import { creditReturned, sentBytes, sentMsgs } from './protocol/credit.js';
 import type { RingConsumer } from './protocol/ring.js';
-import { CMD_CLOSE, FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
-import type { CloseInfo, OpenInfo } from './protocol/control.js';
+import { CMD_CLOSE, CMD_HANDSHAKE_ANSWER, FLAG_FIRST, FLAG_LAST, FLAG_WHOLE } from './protocol/records.js';
+import { decodeJson, type CloseInfo, type OpenInfo, type RequestInfo } from './protocol/control.js';
 import type { WorkerLink } from './pool/link.js';
 import { ErrorCode } from './enums.js';
 
@@ -44,6 +44,11 @@ export class PeerEndpoint {
   arrived = ARRIVED_CONNECTING;
   /** From EV_OPEN until the facade takes it on `poll()` (it clears it then). */
   openInfo: OpenInfo | null = null;
+  /**
+   * Server side with approval on: the upgrade request (EV_REQUEST), from the drain until the facade takes
+   * it on `poll()` (it clears it then). The worker waits for `answerHandshake`.
+   */
+  requestInfo: RequestInfo | null = null;
   closeCode = -1;
   closeInfo: CloseInfo | null = null;
   /** The user dropped it locally (negative close, close while connecting): ignore further data. */
@@ -110,6 +115,20 @@ export class PeerEndpoint {
     return ErrorCode.OK;
   }
 
+  /**
+   * Answer the request of EV_REQUEST (CMD_HANDSHAKE_ANSWER): `status` 0 accepts (the worker writes the 101;
+   * EV_OPEN follows), 400-599 refuses with `reason` (UTF-8, checked by the caller) as the body; a refused
+   * endpoint is detached at once, like `drop()`. The worker ignores an answer that comes after the
+   * deadline (its EV_CLOSED, HANDSHAKE_TIMEOUT, is then on its way).
+   */
+  answerHandshake(status: number, reason: Uint8Array | null): void {
+    this.command(CMD_HANDSHAKE_ANSWER, status, reason);
+    if (status !== 0) {
+      this.detached = true;
+      this.reveal();
+    }
+  }
+
   /** The user dropped the connection: the worker closes it at once; nothing more is shown. */
   drop(): void {
     this.command(CMD_CLOSE, -1, null);
@@ -124,6 +143,30 @@ export class PeerEndpoint {
       this.arrived = ARRIVED_OPEN;
       this.openInfo = info;
     }
+  }
+
+  /** An EV_REQUEST record: whole, or a fragment (aux of FIRST = total length) of a large request. */
+  onRequestRecord(c: RingConsumer): void {
+    const flags = c.kind;
+    if ((flags & FLAG_WHOLE) === FLAG_WHOLE) {
+      this.onRequest(decodeJson<RequestInfo>(c.viewPayload()));
+      return;
+    }
+    // No message can arrive before the request is answered: the message assembly is free.
+    if ((flags & FLAG_FIRST) !== 0) this.#assembling = { buf: new Uint8Array(c.aux), text: false, filled: 0 };
+    const a = this.#assembling;
+    if (a === null) return;
+    a.buf.set(c.viewPayload(), a.filled);
+    a.filled += c.len;
+    if ((flags & FLAG_LAST) !== 0) {
+      this.#assembling = null;
+      this.onRequest(decodeJson<RequestInfo>(a.buf));
+    }
+  }
+
+  /** The upgrade request arrived (approval on): kept until taken (`requestInfo`). */
+  onRequest(info: RequestInfo): void {
+    if (this.arrived === ARRIVED_CONNECTING && !this.detached) this.requestInfo = info;
   }
 
   onMessageRecord(c: RingConsumer, isText: boolean): void {

@@ -13,6 +13,7 @@ import {
   EV_MSG_BINARY,
   EV_MSG_TEXT,
   EV_OPEN,
+  EV_REQUEST,
   EV_LISTEN,
   EV_STREAM_CLOSED,
   EV_STREAM_STATUS,
@@ -219,6 +220,8 @@ export class PoolEngine {
         ep.onMessageRecord(c, kind === EV_MSG_TEXT);
       } else if (kind === EV_OPEN) {
         ep.onOpen(decodeJson<OpenInfo>(c.viewPayload()));
+      } else if (kind === EV_REQUEST) {
+        ep.onRequestRecord(c);
       } else if (kind === EV_CLOSED) {
         ep.onClosed(c.aux, decodeJson<CloseInfo>(c.viewPayload()));
         endpoints[slot] = undefined;

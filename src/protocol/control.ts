@@ -110,6 +110,11 @@ export interface AcceptConfig {
   maxQueuedPackets: number;
   heartbeatMs: number;
   noDelay: boolean;
+  /**
+   * `WebSocketPeer.handshakeApproval`: a valid request is sent to the main thread (EV_REQUEST) and waits
+   * for CMD_HANDSHAKE_ANSWER. Absent (not `false`) when off, so the record is as before.
+   */
+  approval?: true;
 }
 
 export interface ListenConfig {
@@ -141,6 +146,24 @@ export interface OpenInfo {
   port: number;
   /** Server side: URL derived from the request. */
   url?: string;
+}
+
+/**
+ * EV_REQUEST payload: a valid upgrade request waiting for the main thread's answer (approval on).
+ * ~200 B of JSON plus the headers as sent (a browser's: 500 B - 1 KB).
+ */
+export interface RequestInfo {
+  /** The request target as sent: path and query. */
+  path: string;
+  /** Every header line, in arrival order, the name as sent, the value trimmed of surrounding whitespace; duplicates kept. */
+  headers: [string, string][];
+  /** The peer's address and port. */
+  host: string;
+  port: number;
+  /** ws:// or wss:// + Host + path: what `getRequestedUrl()` gives once open. */
+  url: string;
+  /** The subprotocol the 101 will select ("" for none). */
+  protocol: string;
 }
 
 export interface CloseInfo {

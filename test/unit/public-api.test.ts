@@ -51,7 +51,14 @@ type WebSocketPeerMembers =
   | 'getCurrentOutboundBufferedAmount'
   | 'getRequestedUrl'
   | 'getSelectedProtocol'
-  | 'setNoDelay';
+  | 'setNoDelay'
+  // Not in Godot: the upgrade in the user's hands (issue 14 item 5).
+  | 'handshakeApproval'
+  | 'hasPendingHandshake'
+  | 'getRequestPath'
+  | 'getRequestHeaders'
+  | 'acceptHandshake'
+  | 'rejectHandshake';
 type TCPServerMembers = 'listen' | 'getFailureReason' | 'isListening' | 'getLocalPort' | 'isConnectionAvailable' | 'takeConnection' | 'stop';
 type StreamPeerTCPMembers = 'getStatus' | 'getConnectedHost' | 'getConnectedPort' | 'poll' | 'setNoDelay' | 'disconnectFromHost';
 type StreamPeerTLSMembers = 'acceptStream' | 'poll' | 'getStatus' | 'disconnectFromStream';
