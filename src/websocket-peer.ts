@@ -24,7 +24,7 @@ import type { PoolEngine } from './pool/engine.js';
 import type { WorkerLink } from './pool/link.js';
 import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint } from './peer-endpoint.js';
 import { CMD_ACCEPT, CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
-import { encodeJson, type AcceptConfig, type ConnectConfig, type RequestInfo } from './protocol/control.js';
+import { encodeJson, requestHeaders, type AcceptConfig, type ConnectConfig, type RequestInfo } from './protocol/control.js';
 import { lookupStream } from './stream-ref.js';
 import type { StreamPeerTCP } from './tcp-server.js';
 import type { StreamPeerTLS } from './stream-peer-tls.js';
@@ -477,13 +477,13 @@ export class WebSocketPeer {
 
   /**
    * Not in Godot: the request's header lines as `[name, value]` pairs, in arrival order, names as sent,
-   * values trimmed of surrounding spaces, each byte one character (latin1, as Node's `http`), repeated
-   * headers kept as separate pairs. A new array each call; `[]` when no request was shown (as
-   * `getRequestPath`).
+   * values without surrounding spaces and tabs, each byte one character (latin1, as Node's `http`),
+   * repeated headers kept as separate pairs. Parsed on each call from the lines kept as one string (a new
+   * array each time); `[]` when no request was shown (as `getRequestPath`).
    */
   getRequestHeaders(): [string, string][] {
     const r = this.#request;
-    return r === null ? [] : r.headers.map(([n, v]) => [n, v]);
+    return r === null ? [] : requestHeaders(r);
   }
 
   /**

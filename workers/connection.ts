@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { AcceptConfig, ConnectConfig, OpenInfo, RequestInfo } from '../src/protocol/control.js';
-import { answer, findHeadEnd, headerList, MAX_REQUEST_HEAD_BYTES, refuse, rejection, type HandshakeOk } from './handshake.js';
+import { answer, findHeadEnd, MAX_REQUEST_HEAD_BYTES, refuse, rejection, type HandshakeOk } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
 import { EV_OPEN, EV_REQUEST, FLAG_LAST } from '../src/protocol/records.js';
 import type { ConnectionHost, InboundTarget, PendingItem } from './hosts.js';
@@ -275,7 +275,8 @@ export class Connection implements InboundTarget, WsEvents, RawEvents {
       // handshake, under the same deadline.
       op.waiting = verdict;
       op.request = end < buf.length ? buf.subarray(end) : null;
-      const info: RequestInfo = { path: verdict.path, headers: headerList(head), host: op.host, port: op.port, url: verdict.url, protocol: verdict.protocol };
+      const lines = head.indexOf('\r\n');
+      const info: RequestInfo = { path: verdict.path, head: lines < 0 ? '' : head.slice(lines + 2), host: op.host, port: op.port, url: verdict.url, protocol: verdict.protocol };
       const data = encodeJson(info);
       this.host.deliver(this, { kind: EV_REQUEST, isMessage: false, data, aux: data.byteLength, offset: 0, counted: false });
       if (this.pending.length === 0) this.pending = NO_PENDING;

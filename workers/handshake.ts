@@ -167,22 +167,6 @@ export function answer(head: string, supportedProtocols: string[], extraHeaders:
 }
 
 /**
- * The header lines of a request head that `answer` accepted, in arrival order, names as sent, values
- * trimmed as `answer` trims them, duplicates kept (approval on: what the main thread is shown).
- */
-export function headerList(head: string): [string, string][] {
-  const lines = head.split('\r\n');
-  const out: [string, string][] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    out.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
-  }
-  return out;
-}
-
-/**
  * Reason phrases of the IANA HTTP status code registry, 4xx and 5xx (RFC 9110 and later RFCs). A code
  * in 400-599 that is not registered gets "Client Error" / "Server Error".
  */

@@ -150,13 +150,18 @@ export interface OpenInfo {
 
 /**
  * EV_REQUEST payload: a valid upgrade request waiting for the main thread's answer (approval on).
- * ~200 B of JSON plus the headers as sent (a browser's: 500 B - 1 KB).
+ * ~120 B of JSON plus the header lines as sent (a browser's: 500 B - 1 KB). The header lines stay one
+ * string (`head`) until asked for (`requestHeaders`): kept by 10,000 peers, a browser request's object
+ * is ~0.75 KB of heap this way, ~1.85 KB as parsed pairs.
  */
 export interface RequestInfo {
   /** The request target as sent: path and query. */
   path: string;
-  /** Every header line, in arrival order, the name as sent, the value trimmed of surrounding whitespace; duplicates kept. */
-  headers: [string, string][];
+  /**
+   * The header lines as they arrived (the request head without its request line and final blank line),
+   * joined by CRLF, each byte one character (latin1). The worker has validated every line.
+   */
+  head: string;
   /** The peer's address and port. */
   host: string;
   port: number;
@@ -171,6 +176,23 @@ export interface CloseInfo {
   /** Stable code of what failed (WS_ERR_*, ECONNREFUSED, HANDSHAKE_TIMEOUT…), "" for a clean close. */
   error: string;
 }
+
+/**
+ * The header lines of a RequestInfo as `[name, value]` pairs: arrival order, names as sent, values
+ * without surrounding spaces and tabs (RFC 9110 OWS), duplicates kept as separate pairs.
+ */
+export function requestHeaders(info: RequestInfo): [string, string][] {
+  const out: [string, string][] = [];
+  if (info.head === '') return out;
+  for (const line of info.head.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    out.push([line.slice(0, colon), line.slice(colon + 1).replace(OWS, '')]);
+  }
+  return out;
+}
+
+const OWS = /^[ \t]+|[ \t]+$/g;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
