@@ -22,8 +22,8 @@
  *                 waiting for one (answered already, timed out, closed)
  *
  * Worker -> main (the worker's inbound ring):
- *   EV_REQUEST    payload: JSON RequestInfo                      server side with approval on: the
- *                                                                upgrade request is valid and waits for a
+ *   EV_REQUEST    payload: JSON RequestInfo (or a fragment)      server side with approval on: the
+ *                 aux: total length on FIRST                     upgrade request is valid and waits for a
  *                                                                CMD_HANDSHAKE_ANSWER (or the deadline).
  *                                                                A per-slot event: below EV_INCOMING
  *   EV_OPEN       payload: JSON OpenInfo                         the handshake completed
