@@ -12,12 +12,15 @@
 import { creditReturned, sentBytes, sentMsgs } from './protocol/credit.js';
 import { SLOT_FANOUT_SKIPPED, SLOT_FIELDS } from './protocol/layout.js';
 import type { RingConsumer } from './protocol/ring.js';
-import { CMD_CLOSE, FLAG_FIRST, FLAG_LAST } from './protocol/records.js';
-import type { CloseInfo, OpenInfo } from './protocol/control.js';
+import { CMD_CLOSE, CMD_HANDSHAKE_ANSWER, FLAG_FIRST, FLAG_LAST, FLAG_WHOLE } from './protocol/records.js';
+import { decodeJson, type CloseInfo, type OpenInfo, type RequestInfo } from './protocol/control.js';
 import type { WorkerLink } from './pool/link.js';
 import { ErrorCode } from './enums.js';
 import { PacketQueue } from './packet-queue.js';
 import type { Topic } from './pool/topics.js';
+
+/** An event larger than one ring record, being put together (rare: kept off the endpoints, see eventRecord). */
+const eventParts = new WeakMap<object, { aux: number; parts: Uint8Array[] }>();
 
 /** A message larger than one ring record, being put together from its fragments. */
 interface Assembly {
@@ -49,6 +52,11 @@ export class PeerEndpoint extends PacketQueue {
   arrived = ARRIVED_CONNECTING;
   /** From EV_OPEN until the facade takes it on `poll()` (it clears it then). */
   openInfo: OpenInfo | null = null;
+  /**
+   * Server side with approval on: the upgrade request (EV_REQUEST), from the drain until the facade takes
+   * it on `poll()` (it clears it then). The worker waits for `answerHandshake`.
+   */
+  requestInfo: RequestInfo | null = null;
   closeCode = -1;
   closeInfo: CloseInfo | null = null;
   /** The user dropped it locally (negative close, close while connecting): ignore further data. */
@@ -104,6 +112,20 @@ export class PeerEndpoint extends PacketQueue {
     return ErrorCode.OK;
   }
 
+  /**
+   * Answer the request of EV_REQUEST (CMD_HANDSHAKE_ANSWER): `status` 0 accepts (the worker writes the 101;
+   * EV_OPEN follows), 400-599 refuses with `reason` (UTF-8, checked by the caller) as the body; a refused
+   * endpoint is detached at once, like `drop()`. The worker ignores an answer that comes after the
+   * deadline (its EV_CLOSED, HANDSHAKE_TIMEOUT, is then on its way).
+   */
+  answerHandshake(status: number, reason: Uint8Array | null): void {
+    this.command(CMD_HANDSHAKE_ANSWER, status, reason);
+    if (status !== 0) {
+      this.detached = true;
+      this.reveal();
+    }
+  }
+
   /** The user dropped the connection: the worker closes it at once; nothing more is shown. */
   drop(): void {
     this.command(CMD_CLOSE, -1, null);
@@ -125,6 +147,38 @@ export class PeerEndpoint extends PacketQueue {
     if (this.group !== null && !this.eventQueued) {
       this.eventQueued = true;
       this.group.noteEvent(this);
+    }
+  }
+
+  /** An EV_REQUEST record: whole, or a fragment (aux of FIRST = total length) of a large request. */
+  /**
+   * An event record (EV_OPEN, EV_REQUEST, EV_CLOSED): its aux and whole payload, or null while it is
+   * still coming in fragments (an event larger than one record: a request or a URL of several KiB
+   * through a small ring). The aux of the FIRST fragment is the event's.
+   */
+  eventRecord(c: RingConsumer): { aux: number; payload: Uint8Array } | null {
+    const flags = c.kind;
+    if ((flags & FLAG_WHOLE) === FLAG_WHOLE) return { aux: c.aux, payload: c.viewPayload() };
+    let e = eventParts.get(this);
+    if ((flags & FLAG_FIRST) !== 0) eventParts.set(this, (e = { aux: c.aux, parts: [] }));
+    if (e === undefined) return null;
+    e.parts.push(c.viewPayload().slice());
+    if ((flags & FLAG_LAST) === 0) return null;
+    eventParts.delete(this);
+    const whole = new Uint8Array(e.parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of e.parts) {
+      whole.set(p, at);
+      at += p.byteLength;
+    }
+    return { aux: e.aux, payload: whole };
+  }
+
+  /** The upgrade request arrived (approval on): kept until taken (`requestInfo`). */
+  onRequest(info: RequestInfo): void {
+    if (this.arrived === ARRIVED_CONNECTING && !this.detached) {
+      this.requestInfo = info;
+      this.#notify();
     }
   }
 

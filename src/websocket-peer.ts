@@ -25,7 +25,7 @@ import type { PoolEngine } from './pool/engine.js';
 import type { WorkerLink } from './pool/link.js';
 import { ARRIVED_CLOSED, ARRIVED_OPEN, PeerEndpoint, type EndpointGroup } from './peer-endpoint.js';
 import { CMD_ACCEPT, CMD_CLOSE, CMD_CONNECT, CMD_HEARTBEAT, CMD_NO_DELAY, CMD_SEND_BINARY, CMD_SEND_TEXT } from './protocol/records.js';
-import { encodeJson, type AcceptConfig, type ConnectConfig } from './protocol/control.js';
+import { encodeJson, requestHeaders, type AcceptConfig, type ConnectConfig, type RequestInfo } from './protocol/control.js';
 import { lookupStream } from './stream-ref.js';
 import type { StreamPeerTCP } from './tcp-server.js';
 import type { StreamPeerTLS } from './stream-peer-tls.js';
@@ -42,6 +42,8 @@ export interface WebSocketPeerOptions {
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const MAX_CLOSE_REASON_BYTES = 123;
+/** Most UTF-8 bytes of a `rejectHandshake` reason (the body of the HTTP refusal). */
+const MAX_REJECT_REASON_BYTES = 1024;
 /** The default of both list properties, shared by every peer: the setters replace it, the getters copy it. */
 const NO_STRINGS: string[] = [];
 
@@ -61,6 +63,11 @@ export class WebSocketPeer {
   #packetError: ErrorCode = ErrorCode.OK;
   #wasString = false;
   #noDelay = true;
+  /** Approval on: the upgrade request, as of the poll that saw it (kept for the connection's life). */
+  #request: RequestInfo | null = null;
+  /** The request is shown and not answered yet. */
+  #pendingHandshake = false;
+  #handshakeApproval = false;
   // Configuration (Godot properties). Read when a connection starts.
   #handshakeHeaders: string[] = NO_STRINGS;
   #heartbeatInterval = 0;
@@ -152,7 +159,7 @@ export class WebSocketPeer {
 
   /**
    * Not in Godot: what a topic publication (`PeerPool.publish`, `WebSocketMultiplayerPeer.putPacket` to
-   * many) does when this peer's socket already holds `outboundBufferSize` bytes unwritten (a client that
+   * many) does when this peer's socket already holds more than `outboundBufferSize` bytes unwritten (a client that
    * does not read): `'skip'` (default) — this peer misses that message, counted by
    * `getSkippedPacketCount()` and the pool's `stats().fanoutSkipped`; `'close'` — the peer is closed with
    * 1008 (policy violation), as uWebSockets.js's `closeOnBackpressureLimit`. Read when a connection starts.
@@ -163,6 +170,21 @@ export class WebSocketPeer {
   set slowPeerPolicy(v: SlowPeerPolicy) {
     if (v !== 'skip' && v !== 'close') throw new TypeError(`slowPeerPolicy must be 'skip' or 'close', got ${String(v)}`);
     this.#slowPeerPolicy = v;
+  }
+
+  /**
+   * Not in Godot: `handshakeApproval` (default false), read at `acceptStream`. When true, the worker
+   * validates the upgrade request as always (a bad one still gets its 4xx there), then waits: `poll()`
+   * shows it (`hasPendingHandshake()`, `getRequestPath()`, `getRequestHeaders()`, `getConnectedHost()`)
+   * and the caller answers with `acceptHandshake()` or `rejectHandshake(status, reason)`, within the
+   * pool's `handshakeTimeout` (counted from TCP accept). Ignored by `connectToUrl`.
+   */
+  get handshakeApproval(): boolean {
+    return this.#handshakeApproval;
+  }
+  set handshakeApproval(v: boolean) {
+    if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
+    this.#handshakeApproval = v;
   }
 
   #heartbeatMs(): number {
@@ -253,6 +275,7 @@ export class WebSocketPeer {
       outboundBufferSize: this.#outboundBufferSize,
       slowPeerPolicy: this.#slowPeerPolicy === 'close' ? 1 : 0,
     };
+    if (this.#handshakeApproval) cfg.approval = true;
     const code = this.#start(ref.engine, ref.link, '', CMD_ACCEPT, encodeJson(cfg));
     if (code === ErrorCode.OK) ref.consume();
     return code;
@@ -273,6 +296,8 @@ export class WebSocketPeer {
     this.#url = url;
     this.#packetError = ErrorCode.OK;
     this.#wasString = false;
+    this.#request = null;
+    this.#pendingHandshake = false;
     if (!engine.attach(ep, into)) {
       this.#failure = engine.brokenReason;
       return ErrorCode.ERR_UNAVAILABLE;
@@ -304,8 +329,19 @@ export class WebSocketPeer {
     engine.flush();
   }
 
-  /** Show what the worker reported (the handshake's end, the close) in the peer's state. */
+  /** Show what the worker reported (a request to approve, the handshake's end, the close) in the peer's state. */
   #sync(ep: PeerEndpoint): void {
+    const req = ep.requestInfo;
+    if (req !== null) {
+      ep.requestInfo = null;
+      if (this.#state === State.CONNECTING) {
+        this.#request = req;
+        this.#pendingHandshake = true;
+        this.#host = req.host;
+        this.#port = req.port;
+        this.#url = req.url;
+      }
+    }
     if (ep.arrived === ARRIVED_OPEN || (ep.arrived === ARRIVED_CLOSED && ep.openInfo !== null)) {
       if (this.#state === State.CONNECTING) {
         const info = ep.openInfo!;
@@ -319,6 +355,7 @@ export class WebSocketPeer {
       }
     }
     if (ep.arrived === ARRIVED_CLOSED && this.#state !== State.CLOSED) {
+      this.#pendingHandshake = false;
       this.#state = State.CLOSED;
       this.#closeCode = ep.closeCode;
       this.#closeReason = ep.closeInfo?.reason ?? '';
@@ -456,6 +493,7 @@ export class WebSocketPeer {
     if (ep.topics !== null) this.#engine!.topics.leaveAll(ep);
     if (code < 0 || this.#state === State.CONNECTING) {
       ep.drop();
+      this.#pendingHandshake = false;
       this.#state = State.CLOSED;
       this.#closeCode = -1;
       this.#closeReason = '';
@@ -487,12 +525,15 @@ export class WebSocketPeer {
     return this.#failure;
   }
 
-  /** Godot `get_connected_host()`: remote IP address ("" before OPEN). */
+  /**
+   * Godot `get_connected_host()`: remote IP address ("" before OPEN; with `handshakeApproval`, from the
+   * poll that shows the request).
+   */
   getConnectedHost(): string {
     return this.#host;
   }
 
-  /** Godot `get_connected_port()`: remote port (0 before OPEN). */
+  /** Godot `get_connected_port()`: remote port (0 before OPEN; with `handshakeApproval`, as the host). */
   getConnectedPort(): number {
     return this.#port;
   }
@@ -505,6 +546,78 @@ export class WebSocketPeer {
   /** Godot `get_requested_url()`: client, the URL given to `connectToUrl`; server, built from the request. */
   getRequestedUrl(): string {
     return this.#url;
+  }
+
+  // ---- the upgrade in the user's hands (not in Godot; `handshakeApproval`) -------------------------
+
+  /**
+   * Not in Godot: true while a valid upgrade request waits for `acceptHandshake()` / `rejectHandshake()`
+   * (approval on, seen by `poll()`, not answered, not closed). The state is CONNECTING meanwhile.
+   */
+  hasPendingHandshake(): boolean {
+    return this.#pendingHandshake && this.#state === State.CONNECTING;
+  }
+
+  /**
+   * Not in Godot: the request target as the client sent it (path and query), "" when no request was
+   * shown: only peers accepted with `handshakeApproval` keep it (from the poll that shows the request until
+   * the peer's next `acceptStream`/`connectToUrl`, OPEN and CLOSED included).
+   */
+  getRequestPath(): string {
+    return this.#request === null ? '' : this.#request.path;
+  }
+
+  /**
+   * Not in Godot: the request's header lines as `[name, value]` pairs, in arrival order, names as sent,
+   * values without surrounding spaces and tabs, each byte one character (latin1, as Node's `http`),
+   * repeated headers kept as separate pairs. Parsed on each call from the lines kept as one string (a new
+   * array each time); `[]` when no request was shown (as `getRequestPath`).
+   */
+  getRequestHeaders(): [string, string][] {
+    const r = this.#request;
+    return r === null ? [] : requestHeaders(r);
+  }
+
+  /**
+   * Not in Godot: accept the pending request: the worker writes the 101 (with `supportedProtocols`'
+   * choice and `handshakeHeaders`, as without approval) and the peer becomes OPEN on a later `poll()`.
+   * @returns OK (sent; should the deadline have passed first, the peer becomes CLOSED with
+   *   `HANDSHAKE_TIMEOUT` on a later poll and the answer does nothing); ERR_UNAVAILABLE when no request is
+   *   pending (`hasPendingHandshake()` false: approval off, not arrived yet, answered, closed); FAILED when
+   *   the worker has already closed the connection (seen on the next poll).
+   */
+  acceptHandshake(): ErrorCode {
+    if (!this.hasPendingHandshake()) return ErrorCode.ERR_UNAVAILABLE;
+    const ep = this.#ep!;
+    if (!ep.live) return ErrorCode.FAILED;
+    this.#pendingHandshake = false;
+    ep.answerHandshake(0, null);
+    return ErrorCode.OK;
+  }
+
+  /**
+   * Not in Godot: refuse the pending request: the worker answers `HTTP/1.1 <status> <standard reason
+   * phrase>` with `Connection: close`, `Content-Type: text/plain; charset=utf-8` and `reason` as the body,
+   * then closes the socket. The peer is CLOSED at once (as after `close()`): close code -1,
+   * `getFailureReason()` `HANDSHAKE_REJECTED`.
+   * @returns OK; ERR_INVALID_PARAMETER (nothing sent) when `status` is not an integer 400-599 or `reason`
+   *   not a string of at most 1,024 UTF-8 bytes; ERR_UNAVAILABLE / FAILED as `acceptHandshake`.
+   */
+  rejectHandshake(status = 403, reason = ''): ErrorCode {
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (typeof reason !== 'string') return ErrorCode.ERR_INVALID_PARAMETER;
+    const bytes = encoder.encode(reason);
+    if (bytes.byteLength > MAX_REJECT_REASON_BYTES) return ErrorCode.ERR_INVALID_PARAMETER;
+    if (!this.hasPendingHandshake()) return ErrorCode.ERR_UNAVAILABLE;
+    const ep = this.#ep!;
+    if (!ep.live) return ErrorCode.FAILED;
+    ep.answerHandshake(status, bytes);
+    this.#pendingHandshake = false;
+    this.#state = State.CLOSED;
+    this.#closeCode = -1;
+    this.#closeReason = '';
+    this.#failure = 'HANDSHAKE_REJECTED';
+    return ErrorCode.OK;
   }
 
   /** Godot `get_selected_protocol()`: the negotiated subprotocol, "" if none. */

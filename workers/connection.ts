@@ -13,10 +13,10 @@
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/control.js';
-import { answer, findHeadEnd, refuse } from './handshake.js';
+import type { AcceptConfig, ConnectConfig, OpenInfo, RequestInfo } from '../src/protocol/control.js';
+import { answer, findHeadEnd, MAX_REQUEST_HEAD_BYTES, refuse, rejection, type HandshakeOk } from './handshake.js';
 import { encodeJson } from '../src/protocol/control.js';
-import { EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
+import { EV_OPEN, EV_REQUEST, FLAG_LAST } from '../src/protocol/records.js';
 import type { ConnectionHost, InboundTarget, PendingItem } from './hosts.js';
 import { Beat } from './heartbeat.js';
 import { clientOptions } from './dial.js';
@@ -103,6 +103,12 @@ class Opening {
   /** Server side: the subprotocol chosen and the URL requested (client side: ws knows its own). */
   protocol: string | null = null;
   url: string | undefined = undefined;
+  /**
+   * Server side, approval on: the request was valid, EV_REQUEST is out, and this 101 waits for the main
+   * thread's CMD_HANDSHAKE_ANSWER (or the deadline). `request` then holds the bytes that came after the
+   * request head (a client should send none before the 101).
+   */
+  waiting: HandshakeOk | null = null;
 
   constructor(noDelay: boolean) {
     this.noDelay = noDelay;
@@ -264,21 +270,73 @@ export class Connection implements InboundTarget, WsEvents, RawEvents, FanoutMem
     const op = this.#opening!;
     const sock = this.#raw!;
     const buf = op.request === null ? chunk : Buffer.concat([op.request, chunk]);
+    if (op.waiting !== null) {
+      // Bytes after the request, before our answer: kept for ws; past a request head's worth, stop reading.
+      op.request = buf;
+      if (buf.length > MAX_REQUEST_HEAD_BYTES) sock.pause();
+      return;
+    }
     const end = findHeadEnd(buf);
     if (end === -1) {
       op.request = buf;
       return;
     }
     const cfg = op.accept!;
-    this.#handshakeEnded();
-    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, op.secure);
+    const head = end === -2 ? '' : buf.toString('latin1', 0, end - 4);
+    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(head, cfg.protocols, cfg.headers, op.secure);
     if (!verdict.ok) {
+      this.#handshakeEnded();
       this.#detachRaw();
       sock.end(verdict.response);
       sock.destroySoon();
       this.#failEarly(verdict.error);
       return;
     }
+    if (cfg.approval === true) {
+      // Valid: the main thread decides (CMD_HANDSHAKE_ANSWER → answerHandshake). Still a pending
+      // handshake, under the same deadline.
+      op.waiting = verdict;
+      op.request = end < buf.length ? buf.subarray(end) : null;
+      const lines = head.indexOf('\r\n');
+      const info: RequestInfo = { path: verdict.path, head: lines < 0 ? '' : head.slice(lines + 2), host: op.host, port: op.port, url: verdict.url, protocol: verdict.protocol };
+      const data = encodeJson(info);
+      this.host.deliver(this, { kind: EV_REQUEST, isMessage: false, data, aux: data.byteLength, offset: 0, counted: false });
+      if (this.pending.length === 0) this.pending = NO_PENDING;
+      return;
+    }
+    this.#upgrade(verdict, buf.subarray(end));
+  }
+
+  /**
+   * The main thread's answer to EV_REQUEST: `status` 0 accepts (the 101, as without approval), 400-599
+   * refuses with that status and `reason` as the body, then closes. Ignored when no request waits
+   * (answered already, or the deadline passed: the connection is gone).
+   */
+  answerHandshake(status: number, reason: string): void {
+    const op = this.#opening;
+    const sock = this.#raw;
+    if (op === null || op.waiting === null || sock === null || this.socketClosed) return;
+    const verdict = op.waiting;
+    op.waiting = null;
+    if (status === 0) {
+      const early = op.request ?? NO_BYTES;
+      op.request = null;
+      if (sock.isPaused()) sock.resume();
+      this.#upgrade(verdict, early);
+      return;
+    }
+    this.#detachRaw();
+    sock.end(rejection(status, reason));
+    sock.destroySoon();
+    this.#failEarly('HANDSHAKE_REJECTED');
+  }
+
+  /** Write the 101 for a valid request and open; `head`: bytes that came after the request. */
+  #upgrade(verdict: HandshakeOk, head: Buffer): void {
+    const op = this.#opening!;
+    const sock = this.#raw!;
+    const cfg = op.accept!;
+    this.#handshakeEnded();
     // Answered: the deadline no longer applies (and with the timer goes the listener's Stream).
     if (op.deadline !== null) clearTimeout(op.deadline);
     op.deadline = null;
@@ -289,7 +347,6 @@ export class Connection implements InboundTarget, WsEvents, RawEvents, FanoutMem
     op.url = verdict.url;
     // Frames right behind the request, or a heartbeat (it pings through ws), need ws now. A heartbeat set
     // while the request was read (CMD_HEARTBEAT) wins over the one in the config.
-    const head = buf.subarray(end);
     const beating = this.#beat !== null ? this.#beat.timer !== null : cfg.heartbeatMs > 0;
     if (head.length !== 0 || beating) this.#materialize(head);
     if (this.#beat === null && cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
@@ -363,6 +420,15 @@ export class Connection implements InboundTarget, WsEvents, RawEvents, FanoutMem
   rawGone(why: string): void {
     const sock = this.#raw;
     if (sock === null || this.#opening === null) return;
+    if (why === 'HANDSHAKE_TIMEOUT' && this.#opening.waiting !== null) {
+      // A valid request the main thread did not answer in time: the client is told so (503), then closed.
+      this.#opening.waiting = null;
+      this.#detachRaw();
+      sock.end(rejection(503, 'the server did not answer the upgrade request in time'));
+      sock.destroySoon();
+      this.#failEarly(why);
+      return;
+    }
     sock.destroy();
     this.#failEarly(why);
   }

@@ -197,7 +197,7 @@ export class InboundDelivery {
       const data = item.data;
       const total = data.byteLength;
       if (item.kind === EV_CLOSED) {
-        if (!ring.push(conn.slot, EV_CLOSED, item.aux, data)) {
+        if (!ring.push(conn.slot, EV_CLOSED | FLAG_WHOLE, item.aux, data)) {
           result = FLUSH_NO_RING;
           break;
         }
@@ -223,7 +223,8 @@ export class InboundDelivery {
         let flags = 0;
         if (off === 0) flags |= FLAG_FIRST;
         if (off + n === total) flags |= FLAG_LAST;
-        const at = ring.reserve(n, conn.slot, item.kind | (item.isMessage ? flags : FLAG_WHOLE), off === 0 ? (item.isMessage ? total : item.aux) : 0);
+        // Events too are FIRST…LAST fragments when larger than a record (EV_REQUEST: up to ~16 KiB of JSON).
+        const at = ring.reserve(n, conn.slot, item.kind | flags, off === 0 ? (item.isMessage ? total : item.aux) : 0);
         if (at < 0) {
           blocked = true;
           break;

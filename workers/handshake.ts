@@ -61,6 +61,8 @@ export interface HandshakeOk {
   protocol: string;
   /** ws:// or wss:// + Host + path. */
   url: string;
+  /** The request target as sent (path and query). */
+  path: string;
 }
 
 export interface HandshakeRefused {
@@ -161,5 +163,68 @@ export function answer(head: string, supportedProtocols: string[], extraHeaders:
   const out = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`];
   if (protocol !== '') out.push(`Sec-WebSocket-Protocol: ${protocol}`);
   for (const [k, v] of extraHeaders) out.push(`${k}: ${v}`);
-  return { ok: true, response: `${out.join('\r\n')}\r\n\r\n`, protocol, url: `${secure ? 'wss' : 'ws'}://${host}${path}` };
+  return { ok: true, response: `${out.join('\r\n')}\r\n\r\n`, protocol, url: `${secure ? 'wss' : 'ws'}://${host}${path}`, path };
+}
+
+/**
+ * Reason phrases of the IANA HTTP status code registry, 4xx and 5xx (RFC 9110 and later RFCs). A code
+ * in 400-599 that is not registered gets "Client Error" / "Server Error".
+ */
+const PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  421: 'Misdirected Request',
+  422: 'Unprocessable Content',
+  423: 'Locked',
+  424: 'Failed Dependency',
+  425: 'Too Early',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  451: 'Unavailable For Legal Reasons',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+  506: 'Variant Also Negotiates',
+  507: 'Insufficient Storage',
+  508: 'Loop Detected',
+  511: 'Network Authentication Required',
+};
+
+export function reasonPhrase(status: number): string {
+  return PHRASES[status] ?? (status < 500 ? 'Client Error' : 'Server Error');
+}
+
+/**
+ * The main thread's refusal of a request it was asked to approve: `status` (400-599, checked by the main
+ * thread) with its reason phrase, `body` (UTF-8, <= 1 KiB) as a text/plain body, then close.
+ */
+export function rejection(status: number, body: string): string {
+  const bytes = Buffer.byteLength(body);
+  return (
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${bytes}\r\n\r\n${body}`
+  );
 }

@@ -10,6 +10,7 @@ import {
   CMD_ACCEPT,
   CMD_CLOSE,
   CMD_CONNECT,
+  CMD_HANDSHAKE_ANSWER,
   CMD_HEARTBEAT,
   CMD_LISTEN,
   CMD_NO_DELAY,
@@ -147,6 +148,11 @@ export class WorkerRuntime implements ListenerHost {
         case CMD_HEARTBEAT:
           this.conns[slot]?.setHeartbeat(c.aux);
           break;
+        case CMD_HANDSHAKE_ANSWER: {
+          const conn = this.conns[slot];
+          if (conn !== undefined) conn.answerHandshake(c.aux, c.len === 0 ? '' : textDecoder.decode(c.viewPayload()));
+          break;
+        }
         case CMD_ACCEPT: {
           this.opens++;
           const payload = c.viewPayload();

@@ -13,12 +13,13 @@ import {
   EV_MSG_BINARY,
   EV_MSG_TEXT,
   EV_OPEN,
+  EV_REQUEST,
   EV_LISTEN,
   EV_STREAM_CLOSED,
   EV_STREAM_STATUS,
   KIND_MASK,
 } from '../protocol/records.js';
-import { decodeJson, type CloseInfo, type IncomingInfo, type OpenInfo, type WorkerControl, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
+import { decodeJson, type CloseInfo, type IncomingInfo, type OpenInfo, type RequestInfo, type WorkerControl, type WorkerNotice, type WorkerStats } from '../protocol/control.js';
 import type { PeerEndpoint } from '../peer-endpoint.js';
 import type { WorkerLink } from './link.js';
 import type { ResolvedPoolOptions } from './options.js';
@@ -226,10 +227,16 @@ export class PoolEngine {
       if (ep === undefined) continue;
       if (kind === EV_MSG_BINARY || kind === EV_MSG_TEXT) {
         ep.onMessageRecord(c, kind === EV_MSG_TEXT);
-      } else if (kind === EV_OPEN) {
-        ep.onOpen(decodeJson<OpenInfo>(c.viewPayload()));
+        continue;
+      }
+      const ev = ep.eventRecord(c);
+      if (ev === null) continue;
+      if (kind === EV_OPEN) {
+        ep.onOpen(decodeJson<OpenInfo>(ev.payload));
+      } else if (kind === EV_REQUEST) {
+        ep.onRequest(decodeJson<RequestInfo>(ev.payload));
       } else if (kind === EV_CLOSED) {
-        ep.onClosed(c.aux, decodeJson<CloseInfo>(c.viewPayload()));
+        ep.onClosed(ev.aux, decodeJson<CloseInfo>(ev.payload));
         if (ep.topics !== null) this.topics.leaveAll(ep);
         endpoints[slot] = undefined;
         h.freeSlots.push(slot);

@@ -22,8 +22,16 @@
  *   CMD_PUBLISH_*   slot: a connection to leave out, or -1;      one message for every member of the topic in
  *                   aux: topic id; payload: message bytes         this worker, framed once (fragments of a
  *                   (or a fragment)                               large one carry FIRST/LAST, aux on each)
+ *   CMD_HANDSHAKE_ANSWER  aux: 0 = accept (the 101 as without approval), else the HTTP status
+ *                 (400-599) to refuse with; payload: UTF-8 reason (the body of the refusal, <= 1 KiB).
+ *                 The answer to an EV_REQUEST (AcceptConfig.approval); ignored if the connection is not
+ *                 waiting for one (answered already, timed out, closed)
  *
  * Worker -> main (the worker's inbound ring):
+ *   EV_REQUEST    payload: JSON RequestInfo (or a fragment)      server side with approval on: the
+ *                 aux: total length on FIRST                     upgrade request is valid and waits for a
+ *                                                                CMD_HANDSHAKE_ANSWER (or the deadline).
+ *                                                                A per-slot event: below EV_INCOMING
  *   EV_OPEN       payload: JSON OpenInfo                         the handshake completed
  *   EV_MSG_*      payload: message bytes (or a fragment)         aux: total length on FIRST
  *   EV_CLOSED     payload: JSON CloseInfo                        aux: close code (-1 = not clean); last
@@ -61,6 +69,10 @@ export const CMD_SUBSCRIBE = 24;
 export const CMD_UNSUBSCRIBE = 25;
 export const CMD_PUBLISH_TEXT = 26;
 export const CMD_PUBLISH_BINARY = 27;
+export const CMD_HANDSHAKE_ANSWER = 14;
+
+/** Per-slot events are 15..19; stream events start at EV_INCOMING (20): the main thread's drain tells them apart by that. */
+export const EV_REQUEST = 15;
 
 export const EV_OPEN = 16;
 export const EV_MSG_TEXT = 17;
@@ -70,3 +82,4 @@ export const EV_INCOMING = 20;
 export const EV_STREAM_STATUS = 21;
 export const EV_STREAM_CLOSED = 22;
 export const EV_LISTEN = 23;
+// 24-27: reserved (topics).

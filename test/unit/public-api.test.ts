@@ -57,7 +57,14 @@ type WebSocketPeerMembers =
   | 'getCurrentOutboundBufferedAmount'
   | 'getRequestedUrl'
   | 'getSelectedProtocol'
-  | 'setNoDelay';
+  | 'setNoDelay'
+  // Not in Godot: the upgrade in the user's hands (issue 14 item 5).
+  | 'handshakeApproval'
+  | 'hasPendingHandshake'
+  | 'getRequestPath'
+  | 'getRequestHeaders'
+  | 'acceptHandshake'
+  | 'rejectHandshake';
 type WebSocketMultiplayerPeerMembers =
   | 'supportedProtocols'
   | 'handshakeHeaders'
