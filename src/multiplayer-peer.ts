@@ -34,9 +34,9 @@ export interface WebSocketMultiplayerPeerOptions {
 }
 
 /** The signals, as Godot names them. */
-export type MultiplayerSignal = 'peer_connected' | 'peer_disconnected';
+export type MultiplayerSignal = 'peer_connected' | 'peer_disconnected' | 'handshake_request';
 
-const SIGNALS: readonly MultiplayerSignal[] = ['peer_connected', 'peer_disconnected'];
+const SIGNALS: readonly MultiplayerSignal[] = ['peer_connected', 'peer_disconnected', 'handshake_request'];
 /** The id of the server, as every client sees it (Godot's TARGET_PEER_SERVER). */
 const SERVER_ID = 1;
 const NO_STRINGS: string[] = [];
@@ -52,6 +52,8 @@ interface Member {
   /** When the handshake must be done (performance.now() ms). */
   deadline: number;
   connected: boolean;
+  /** handshake_request was emitted for it (approval on). */
+  requested: boolean;
 }
 
 export class WebSocketMultiplayerPeer {
@@ -90,6 +92,7 @@ export class WebSocketMultiplayerPeer {
   #handshakeTimeout = 3;
   #refuse = false;
   #slowPeerPolicy: SlowPeerPolicy = 'skip';
+  #approval = false;
 
   constructor(options: WebSocketMultiplayerPeerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -165,9 +168,28 @@ export class WebSocketMultiplayerPeer {
     this.#slowPeerPolicy = v;
   }
 
+  /**
+   * Not in Godot: `handshakeApproval` (default false; see `WebSocketPeer.handshakeApproval`). When true, a
+   * server's `poll()` emits `handshake_request(id)` once a peer's upgrade request has arrived (valid
+   * requests only: bad ones get their 4xx in the worker); `getPeer(id)` reads it (`getRequestPath()`,
+   * `getRequestHeaders()`, `getConnectedHost()`), and `acceptHandshake(id)` or `rejectHandshake(id, status,
+   * reason)` answers it. A request refused, or not answered within `handshakeTimeout`, never emits
+   * `peer_connected`.
+   */
+  get handshakeApproval(): boolean {
+    return this.#approval;
+  }
+  set handshakeApproval(v: boolean) {
+    if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
+    this.#approval = v;
+  }
+
   // ---- signals ------------------------------------------------------------------------------------
 
-  /** Godot's `peer_connected(id)` / `peer_disconnected(id)`: called only inside `poll()`. */
+  /**
+   * Godot's `peer_connected(id)` / `peer_disconnected(id)`, and `handshake_request(id)` (not in Godot: see
+   * `handshakeApproval`): called only inside `poll()`.
+   */
   on(signal: MultiplayerSignal, fn: (id: number) => void): this {
     this.#signal(signal).add(fn);
     return this;
@@ -243,8 +265,9 @@ export class WebSocketMultiplayerPeer {
     peer.outboundBufferSize = this.#outboundBufferSize;
     peer.maxQueuedPackets = this.#maxQueuedPackets;
     peer.slowPeerPolicy = this.#slowPeerPolicy;
+    peer.handshakeApproval = this.#approval;
     peerAccess.setGroup(peer, this.#group, id);
-    return { id, peer, ep: null, tls: null, deadline: performance.now() + this.#handshakeTimeout * 1000, connected: false };
+    return { id, peer, ep: null, tls: null, deadline: performance.now() + this.#handshakeTimeout * 1000, connected: false, requested: false };
   }
 
   /** `m`'s handshake has begun: pending until it connects, fails or times out. */
@@ -343,6 +366,10 @@ export class WebSocketMultiplayerPeer {
       peerAccess.sync(m.peer);
       const state = m.peer.getReadyState();
       if (!m.connected) {
+        if (!m.requested && m.peer.hasPendingHandshake()) {
+          m.requested = true;
+          this.#emit('handshake_request', id);
+        }
         if (state === State.OPEN) this.#opened(m);
         else if (state === State.CLOSED) this.#pending.delete(id);
         if (this.#server === null && state === State.CLOSED) this.#clientGone();
@@ -615,6 +642,27 @@ export class WebSocketMultiplayerPeer {
 
   #poolOf(): PeerPool {
     return this.#pool ?? getDefaultPool();
+  }
+
+  // ---- approval (not in Godot) -------------------------------------------------------------------
+
+  /** Accept peer `id`'s pending upgrade request (see `handshakeApproval`). Codes as `WebSocketPeer.acceptHandshake`; ERR_DOES_NOT_EXIST for an unknown id. */
+  acceptHandshake(id: number): ErrorCode {
+    const m = this.#pending.get(id);
+    return m === undefined ? ErrorCode.ERR_DOES_NOT_EXIST : m.peer.acceptHandshake();
+  }
+
+  /**
+   * Refuse peer `id`'s pending upgrade request with an HTTP `status` (400–599) and `reason` as the body;
+   * the peer is forgotten at once, no signal. Codes as `WebSocketPeer.rejectHandshake`; ERR_DOES_NOT_EXIST
+   * for an unknown id.
+   */
+  rejectHandshake(id: number, status = 403, reason = ''): ErrorCode {
+    const m = this.#pending.get(id);
+    if (m === undefined) return ErrorCode.ERR_DOES_NOT_EXIST;
+    const code = m.peer.rejectHandshake(status, reason);
+    if (code === ErrorCode.OK) this.#pending.delete(id);
+    return code;
   }
 
   // ---- peers --------------------------------------------------------------------------------------

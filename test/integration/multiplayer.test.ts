@@ -381,6 +381,56 @@ describe('WebSocketMultiplayerPeer server', () => {
   }, 120_000);
 });
 
+describe('WebSocketMultiplayerPeer handshake approval', () => {
+  it('handshake_request shows the request; accepted peers join, refused ones get the status and never join, unanswered ones are dropped at the timeout', async () => {
+    const mp = server((m) => {
+      m.handshakeApproval = true;
+      m.handshakeTimeout = 1;
+    });
+    const requests: number[] = [];
+    const joined: number[] = [];
+    mp.on('handshake_request', (id) => requests.push(id));
+    mp.on('peer_connected', (id) => joined.push(id));
+    const url = `ws://127.0.0.1:${mp.getLocalPort()}/game?room=1`;
+    const good = new WebSocket(url, { headers: { Origin: 'https://good.example' } });
+    const bad = new WebSocket(url, { headers: { Origin: 'https://evil.example' } });
+    const silent = new WebSocket(url, { headers: { Origin: 'https://slow.example' } });
+    sockets.push(good, bad, silent);
+    let badStatus = 0;
+    bad.on('unexpected-response', (_req, res) => {
+      badStatus = res.statusCode ?? 0;
+      res.resume();
+    });
+    bad.on('error', () => undefined);
+    let silentClosed = false;
+    silent.on('error', () => (silentClosed = true));
+    silent.on('close', () => (silentClosed = true));
+    let goodId = 0;
+    good.on('message', (d: Buffer) => (goodId ||= d.readInt32LE(0)));
+    const answered = new Set<number>();
+    let silentId = 0;
+    await pollUntil(mp, () => {
+      for (const id of requests) {
+        if (answered.has(id)) continue;
+        const origin = mp.getPeer(id)!.getRequestHeaders().find(([n]) => n.toLowerCase() === 'origin')?.[1];
+        expect(mp.getPeer(id)!.getRequestPath()).toBe('/game?room=1');
+        expect(mp.getPeer(id)!.getReadyState()).toBe(State.CONNECTING);
+        if (origin === 'https://good.example') expect(mp.acceptHandshake(id)).toBe(ErrorCode.OK);
+        else if (origin === 'https://evil.example') expect(mp.rejectHandshake(id, 403, 'origin not allowed')).toBe(ErrorCode.OK);
+        else silentId = id; // never answered
+        answered.add(id);
+      }
+      return goodId !== 0 && badStatus !== 0 && silentClosed;
+    }, 'the three outcomes');
+    expect(requests.length).toBe(3);
+    expect(joined).toEqual([goodId]);
+    expect(badStatus).toBe(403);
+    expect(mp.getPeer(silentId)).toBeNull();
+    expect(mp.acceptHandshake(silentId)).toBe(ErrorCode.ERR_DOES_NOT_EXIST);
+    expect(mp.rejectHandshake(goodId)).toBe(ErrorCode.ERR_DOES_NOT_EXIST);
+  });
+});
+
 describe('WebSocketMultiplayerPeer client', () => {
   it('joins a ringsocket server: peer_connected(1) once the id arrived, unique id = the server-side id, packets both ways from peer 1', async () => {
     const srv = server();

@@ -74,6 +74,7 @@ type WebSocketMultiplayerPeerMembers =
   | 'handshakeTimeout'
   | 'refuseNewConnections'
   | 'slowPeerPolicy'
+  | 'handshakeApproval'
   | 'on'
   | 'off'
   | 'createServer'
@@ -95,6 +96,8 @@ type WebSocketMultiplayerPeerMembers =
   | 'unsubscribe'
   | 'publish'
   | 'getSubscriberCount'
+  | 'acceptHandshake'
+  | 'rejectHandshake'
   | 'getPeer'
   | 'getPeerAddress'
   | 'getPeerPort'
@@ -129,7 +132,7 @@ describe('public API', () => {
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
     expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'stats', 'close'].sort());
-    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
+    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
     expect(own(root.WebSocketMultiplayerPeer)).toEqual(mpMembers.sort());
     expect(own(root.TCPServer)).toEqual(['listen', 'getFailureReason', 'isListening', 'getLocalPort', 'isConnectionAvailable', 'takeConnection', 'stop'].sort());
     expect(own(root.StreamPeerTCP)).toEqual(['getStatus', 'getConnectedHost', 'getConnectedPort', 'poll', 'setNoDelay', 'disconnectFromHost'].sort());
