@@ -195,7 +195,7 @@ export class PoolEngine {
   /** See `PeerPool.waitForActivity`. */
   waitForActivity(timeoutMs: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    return this.#waiter.wait(this.#hasActivity, this.#isClosed, timeoutMs);
+    return this.#waiter.wait(this.#hasActivity, this.#isClosed, timeoutMs, this.#o.waitSpinMicros);
   }
 
   /** Whether any live worker's inbound ring holds records not drained yet. */

@@ -35,8 +35,9 @@ export class WakeWaiter {
    * share it. Our own timer, not waitAsync's: it holds the process (waitAsync does not), and it ends the
    * wait by notifying the cell, so no waiter is left behind.
    */
-  wait(hasActivity: () => boolean, stopped: () => boolean, timeoutMs: number): Promise<boolean> {
+  wait(hasActivity: () => boolean, stopped: () => boolean, timeoutMs: number, spinMicros = 0): Promise<boolean> {
     if (this.#waiting !== null) return this.#waiting;
+    if (spinMicros > 0 && spin(hasActivity, spinMicros)) return Promise.resolve(true);
     const w = this.#cell;
     const seq = Atomics.load(w, WAKE_SEQ);
     Atomics.store(w, WAKE_WAITING, 1);
@@ -68,4 +69,13 @@ export class WakeWaiter {
   interrupt(): void {
     if (this.#waiting !== null) Atomics.notify(this.#cell, WAKE_SEQ);
   }
+}
+
+/** Check `hasActivity` for up to `micros` µs of wall time; true as soon as it holds. */
+function spin(hasActivity: () => boolean, micros: number): boolean {
+  const end = performance.now() + micros / 1000;
+  do {
+    if (hasActivity()) return true;
+  } while (performance.now() < end);
+  return false;
 }

@@ -146,3 +146,46 @@ describe('PeerPool.waitForActivity', () => {
     expect(out.trim()).toBe('woke false 1');
   });
 });
+
+describe('PeerPool({ waitSpinMicros })', () => {
+  it('a record that comes during the spin settles the wait without a sleep; with no spin the same wait sleeps', async () => {
+    // A server in another process sends a message every millisecond: the main thread is busy spinning.
+    const { spawn } = await import('node:child_process');
+    const wsPath = fileURLToPath(new URL('../../node_modules/ws/index.js', import.meta.url));
+    const src = `const { WebSocketServer } = require(${JSON.stringify(wsPath)});
+      const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => console.log(wss.address().port));
+      wss.on('connection', (ws) => { const t = setInterval(() => ws.send('tick'), 1); ws.on('close', () => clearInterval(t)); });
+      setTimeout(() => process.exit(0), 20000);`;
+    const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      for (const [spin, expectSettled] of [
+        [5000, true],
+        [0, false],
+      ] as const) {
+        const own = new PeerPool({ threads: 1, waitSpinMicros: spin });
+        const peer = new WebSocketPeer({ pool: own });
+        await openPeer(peer, `ws://127.0.0.1:${port}`);
+        let settledNow = 0;
+        for (let i = 0; i < 20; i++) {
+          await sleep(2);
+          peer.poll();
+          while (peer.getAvailablePacketCount() > 0) peer.getPacket();
+          // Drained: nothing is waiting now. A spin of 5 ms meets the next message (1 ms apart) in the call.
+          let settled = false;
+          const p = own.waitForActivity(1000).then(() => (settled = true));
+          await Promise.resolve();
+          await Promise.resolve();
+          if (settled) settledNow++;
+          await p;
+        }
+        if (expectSettled) expect(settledNow).toBe(20);
+        else expect(settledNow).toBeLessThan(20);
+        peer.close();
+        await own.close();
+      }
+    } finally {
+      child.kill();
+    }
+  });
+});

@@ -20,6 +20,8 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
     ...(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {}),
     ...(cfg.rsYoungMb > 0 ? { workerResourceLimits: { maxYoungGenerationSizeMb: cfg.rsYoungMb } } : {}),
     workerNice: cfg.rsNice,
+    // Measuring the spin of waitForActivity (issue #15 item 2): RS_WAIT_SPIN_US in the environment.
+    ...(process.env.RS_WAIT_SPIN_US !== undefined ? { waitSpinMicros: Number(process.env.RS_WAIT_SPIN_US) } : {}),
   });
   const server = new TCPServer({ pool });
   const entries: Entry[] = [];
