@@ -2,7 +2,8 @@
  * ringsocket: Godot 4-style poll-based WebSocket peers for Node.js, with socket I/O and RFC 6455 framing
  * in worker threads, exchanging packets with the main thread through SharedArrayBuffer rings.
  */
-export { WebSocketPeer, type WebSocketPeerOptions, type SlowPeerPolicy } from './websocket-peer.js';
+export { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
+export type { SlowPeerPolicy } from './peer-settings.js';
 export { WebSocketMultiplayerPeer, type WebSocketMultiplayerPeerOptions, type MultiplayerSignal } from './multiplayer-peer.js';
 export { PeerPool, getDefaultPool, type PeerPoolOptions, type WorkerStats, type TopicPeer } from './peer-pool.js';
 export { TLSOptions, type Pem, type TLSMode } from './tls-options.js';

@@ -22,11 +22,12 @@ import type { Topic } from './pool/topics.js';
 import { PacketQueue } from './packet-queue.js';
 import { peerAccess } from './peer-access.js';
 import type { EndpointGroup, PeerEndpoint } from './peer-endpoint.js';
-import { WebSocketPeer, type SlowPeerPolicy } from './websocket-peer.js';
+import { WebSocketPeer } from './websocket-peer.js';
+import { PeerSettings, copySettings } from './peer-settings.js';
 import { TCPServer, type StreamPeerTCP } from './tcp-server.js';
 import { StreamPeerTLS } from './stream-peer-tls.js';
 import { TLSOptions } from './tls-options.js';
-import { checkSize, checkStringList, toBytes } from './validation.js';
+import { toBytes } from './validation.js';
 
 export interface WebSocketMultiplayerPeerOptions {
   /** The worker pool that holds the connections. Default: the shared pool. */
@@ -39,7 +40,6 @@ export type MultiplayerSignal = 'peer_connected' | 'peer_disconnected' | 'handsh
 const SIGNALS: readonly MultiplayerSignal[] = ['peer_connected', 'peer_disconnected', 'handshake_request'];
 /** The id of the server, as every client sees it (Godot's TARGET_PEER_SERVER). */
 const SERVER_ID = 1;
-const NO_STRINGS: string[] = [];
 
 /** A peer of ours: handshaking (pending) or connected. */
 interface Member {
@@ -56,7 +56,7 @@ interface Member {
   requested: boolean;
 }
 
-export class WebSocketMultiplayerPeer {
+export class WebSocketMultiplayerPeer extends PeerSettings {
   readonly #pool: PeerPool | null;
   #engine: PoolEngine | null = null;
   #status = ConnectionStatus.CONNECTION_DISCONNECTED;
@@ -83,64 +83,18 @@ export class WebSocketMultiplayerPeer {
   #packetError = ErrorCode.OK;
   #lastPeer = SERVER_ID;
   #lastText = false;
-  // Godot's properties (read when a peer starts).
-  #supportedProtocols: string[] = NO_STRINGS;
-  #handshakeHeaders: string[] = NO_STRINGS;
-  #inboundBufferSize = 65535;
-  #outboundBufferSize = 65535;
-  #maxQueuedPackets = 4096;
+  // Godot's properties of the multiplayer peer itself (the peers' settings: PeerSettings).
   #handshakeTimeout = 3;
   #refuse = false;
-  #slowPeerPolicy: SlowPeerPolicy = 'skip';
-  #approval = false;
 
   constructor(options: WebSocketMultiplayerPeerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    super();
     this.#pool = options.pool ?? null;
     for (const s of SIGNALS) this.#listeners.set(s, new Set());
   }
 
   // ---- properties ---------------------------------------------------------------------------------
-
-  /** Godot `supported_protocols`: subprotocols the server accepts / the client offers. */
-  get supportedProtocols(): string[] {
-    return this.#supportedProtocols.slice();
-  }
-  set supportedProtocols(v: string[]) {
-    this.#supportedProtocols = checkStringList(v, 'supportedProtocols');
-  }
-
-  /** Godot `handshake_headers`: extra `Name: value` lines of the handshake. */
-  get handshakeHeaders(): string[] {
-    return this.#handshakeHeaders.slice();
-  }
-  set handshakeHeaders(v: string[]) {
-    this.#handshakeHeaders = checkStringList(v, 'handshakeHeaders');
-  }
-
-  /** Godot `inbound_buffer_size` of each peer (bytes received and not read). */
-  get inboundBufferSize(): number {
-    return this.#inboundBufferSize;
-  }
-  set inboundBufferSize(v: number) {
-    this.#inboundBufferSize = checkSize(v, 'inboundBufferSize', 1);
-  }
-
-  /** Godot `outbound_buffer_size` of each peer (bytes queued for sending). */
-  get outboundBufferSize(): number {
-    return this.#outboundBufferSize;
-  }
-  set outboundBufferSize(v: number) {
-    this.#outboundBufferSize = checkSize(v, 'outboundBufferSize', 1);
-  }
-
-  /** Godot `max_queued_packets` of each peer, each way. */
-  get maxQueuedPackets(): number {
-    return this.#maxQueuedPackets;
-  }
-  set maxQueuedPackets(v: number) {
-    this.#maxQueuedPackets = checkSize(v, 'maxQueuedPackets', 1);
-  }
 
   /** Godot `handshake_timeout` (seconds, default 3): a peer not connected by then is dropped. */
   get handshakeTimeout(): number {
@@ -157,31 +111,6 @@ export class WebSocketMultiplayerPeer {
   }
   set refuseNewConnections(v: boolean) {
     this.#refuse = Boolean(v);
-  }
-
-  /** Not in Godot: see `WebSocketPeer.slowPeerPolicy`; given to each peer when it starts. */
-  get slowPeerPolicy(): SlowPeerPolicy {
-    return this.#slowPeerPolicy;
-  }
-  set slowPeerPolicy(v: SlowPeerPolicy) {
-    if (v !== 'skip' && v !== 'close') throw new TypeError(`slowPeerPolicy must be 'skip' or 'close', got ${String(v)}`);
-    this.#slowPeerPolicy = v;
-  }
-
-  /**
-   * Not in Godot: `handshakeApproval` (default false; see `WebSocketPeer.handshakeApproval`). When true, a
-   * server's `poll()` emits `handshake_request(id)` once a peer's upgrade request has arrived (valid
-   * requests only: bad ones get their 4xx in the worker); `getPeer(id)` reads it (`getRequestPath()`,
-   * `getRequestHeaders()`, `getConnectedHost()`), and `acceptHandshake(id)` or `rejectHandshake(id, status,
-   * reason)` answers it. A request refused, or not answered within `handshakeTimeout`, never emits
-   * `peer_connected`.
-   */
-  get handshakeApproval(): boolean {
-    return this.#approval;
-  }
-  set handshakeApproval(v: boolean) {
-    if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
-    this.#approval = v;
   }
 
   // ---- signals ------------------------------------------------------------------------------------
@@ -259,13 +188,7 @@ export class WebSocketMultiplayerPeer {
   /** A WebSocketPeer configured as Godot's `_create_peer` does, in our group, named `id`. */
   #member(id: number): Member {
     const peer = new WebSocketPeer(this.#pool === null ? {} : { pool: this.#pool });
-    peer.supportedProtocols = this.#supportedProtocols;
-    peer.handshakeHeaders = this.#handshakeHeaders;
-    peer.inboundBufferSize = this.#inboundBufferSize;
-    peer.outboundBufferSize = this.#outboundBufferSize;
-    peer.maxQueuedPackets = this.#maxQueuedPackets;
-    peer.slowPeerPolicy = this.#slowPeerPolicy;
-    peer.handshakeApproval = this.#approval;
+    copySettings(this, peer);
     peerAccess.setGroup(peer, this.#group, id);
     return { id, peer, ep: null, tls: null, deadline: performance.now() + this.#handshakeTimeout * 1000, connected: false, requested: false };
   }
@@ -716,7 +639,7 @@ export class WebSocketMultiplayerPeer {
 
   /** Godot `get_max_packet_size()`: the outbound buffer of a peer. */
   getMaxPacketSize(): number {
-    return this.#outboundBufferSize;
+    return this.outboundBufferSize;
   }
 
   /** Not in Godot: a server's bound port (useful after `createServer(0)`); 0 otherwise. */

@@ -13,7 +13,7 @@ import { creditReturned, sentBytes, sentMsgs } from './protocol/credit.js';
 import { SLOT_FANOUT_SKIPPED, SLOT_FIELDS } from './protocol/layout.js';
 import type { RingConsumer } from './protocol/ring.js';
 import { CMD_CLOSE, CMD_HANDSHAKE_ANSWER, FLAG_FIRST, FLAG_LAST, FLAG_WHOLE } from './protocol/records.js';
-import { decodeJson, type CloseInfo, type OpenInfo, type RequestInfo } from './protocol/control.js';
+import type { CloseInfo, OpenInfo, RequestInfo } from './protocol/control.js';
 import type { WorkerLink } from './pool/link.js';
 import { ErrorCode } from './enums.js';
 import { PacketQueue } from './packet-queue.js';

@@ -19,6 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, State, WriteMode } from './enums.js';
 import { peerAccess } from './peer-access.js';
+import { PeerSettings, settingsOf } from './peer-settings.js';
 import { TLSOptions } from './tls-options.js';
 import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
 import type { PoolEngine } from './pool/engine.js';
@@ -29,10 +30,7 @@ import { encodeJson, requestHeaders, type AcceptConfig, type ConnectConfig, type
 import { lookupStream } from './stream-ref.js';
 import type { StreamPeerTCP } from './tcp-server.js';
 import type { StreamPeerTLS } from './stream-peer-tls.js';
-import { checkSize, checkStringList, isValidCloseCode, isToken, parseHeaderLine, toBytes } from './validation.js';
-
-/** What a publication does to a peer whose outbound budget is full (see `WebSocketPeer.slowPeerPolicy`). */
-export type SlowPeerPolicy = 'skip' | 'close';
+import { isValidCloseCode, isToken, parseHeaderLine, toBytes } from './validation.js';
 
 export interface WebSocketPeerOptions {
   /** The worker pool that holds this peer's connections. Default: a shared pool created on first use. */
@@ -44,10 +42,8 @@ const EMPTY = new Uint8Array(0);
 const MAX_CLOSE_REASON_BYTES = 123;
 /** Most UTF-8 bytes of a `rejectHandshake` reason (the body of the HTTP refusal). */
 const MAX_REJECT_REASON_BYTES = 1024;
-/** The default of both list properties, shared by every peer: the setters replace it, the getters copy it. */
-const NO_STRINGS: string[] = [];
 
-export class WebSocketPeer {
+export class WebSocketPeer extends PeerSettings {
   readonly #pool: PeerPool | null;
   /** The engine of the pool that holds the current connection (set when one starts). */
   #engine: PoolEngine | null = null;
@@ -67,18 +63,11 @@ export class WebSocketPeer {
   #request: RequestInfo | null = null;
   /** The request is shown and not answered yet. */
   #pendingHandshake = false;
-  #handshakeApproval = false;
   // Configuration (Godot properties). Read when a connection starts.
-  #handshakeHeaders: string[] = NO_STRINGS;
   #heartbeatInterval = 0;
-  #inboundBufferSize = 65535;
-  #maxQueuedPackets = 4096;
-  #outboundBufferSize = 65535;
-  #supportedProtocols: string[] = NO_STRINGS;
   // The limits in force for the current connection (snapshotted at connect).
   #outLimitBytes = 65535;
   #outLimitMsgs = 4096;
-  #slowPeerPolicy: SlowPeerPolicy = 'skip';
   /** A WebSocketMultiplayerPeer's shared queue and event list, for connections started from now on. */
   #group: EndpointGroup | null = null;
   #groupId = 0;
@@ -97,18 +86,11 @@ export class WebSocketPeer {
 
   constructor(options: WebSocketPeerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    super();
     this.#pool = options.pool ?? null;
   }
 
   // ---- properties ---------------------------------------------------------------------------------
-
-  /** Godot `handshake_headers` (default `[]`): extra `Name: value` lines sent in the handshake. */
-  get handshakeHeaders(): string[] {
-    return this.#handshakeHeaders.slice();
-  }
-  set handshakeHeaders(v: string[]) {
-    this.#handshakeHeaders = checkStringList(v, 'handshakeHeaders');
-  }
 
   /**
    * Godot `heartbeat_interval` (default `0`): seconds between automatic pings; 0 sends none.
@@ -123,68 +105,6 @@ export class WebSocketPeer {
     this.#heartbeatInterval = v;
     const ep = this.#ep;
     if (ep !== null && !ep.detached && this.#state !== State.CLOSED) ep.command(CMD_HEARTBEAT, this.#heartbeatMs(), null);
-  }
-
-  /** Godot `inbound_buffer_size` (default 65535): bytes of received messages the peer may hold. */
-  get inboundBufferSize(): number {
-    return this.#inboundBufferSize;
-  }
-  set inboundBufferSize(v: number) {
-    this.#inboundBufferSize = checkSize(v, 'inboundBufferSize', 1);
-  }
-
-  /** Godot `max_queued_packets` (default 4096): messages the peer may hold in each direction. */
-  get maxQueuedPackets(): number {
-    return this.#maxQueuedPackets;
-  }
-  set maxQueuedPackets(v: number) {
-    this.#maxQueuedPackets = checkSize(v, 'maxQueuedPackets', 1);
-  }
-
-  /** Godot `outbound_buffer_size` (default 65535): bytes of messages queued for sending. */
-  get outboundBufferSize(): number {
-    return this.#outboundBufferSize;
-  }
-  set outboundBufferSize(v: number) {
-    this.#outboundBufferSize = checkSize(v, 'outboundBufferSize', 1);
-  }
-
-  /** Godot `supported_protocols` (default `[]`): subprotocols offered (client) or accepted (server). */
-  get supportedProtocols(): string[] {
-    return this.#supportedProtocols.slice();
-  }
-  set supportedProtocols(v: string[]) {
-    this.#supportedProtocols = checkStringList(v, 'supportedProtocols');
-  }
-
-  /**
-   * Not in Godot: what a topic publication (`PeerPool.publish`, `WebSocketMultiplayerPeer.putPacket` to
-   * many) does when this peer's socket already holds more than `outboundBufferSize` bytes unwritten (a client that
-   * does not read): `'skip'` (default) — this peer misses that message, counted by
-   * `getSkippedPacketCount()` and the pool's `stats().fanoutSkipped`; `'close'` — the peer is closed with
-   * 1008 (policy violation), as uWebSockets.js's `closeOnBackpressureLimit`. Read when a connection starts.
-   */
-  get slowPeerPolicy(): SlowPeerPolicy {
-    return this.#slowPeerPolicy;
-  }
-  set slowPeerPolicy(v: SlowPeerPolicy) {
-    if (v !== 'skip' && v !== 'close') throw new TypeError(`slowPeerPolicy must be 'skip' or 'close', got ${String(v)}`);
-    this.#slowPeerPolicy = v;
-  }
-
-  /**
-   * Not in Godot: `handshakeApproval` (default false), read at `acceptStream`. When true, the worker
-   * validates the upgrade request as always (a bad one still gets its 4xx there), then waits: `poll()`
-   * shows it (`hasPendingHandshake()`, `getRequestPath()`, `getRequestHeaders()`, `getConnectedHost()`)
-   * and the caller answers with `acceptHandshake()` or `rejectHandshake(status, reason)`, within the
-   * pool's `handshakeTimeout` (counted from TCP accept). Ignored by `connectToUrl`.
-   */
-  get handshakeApproval(): boolean {
-    return this.#handshakeApproval;
-  }
-  set handshakeApproval(v: boolean) {
-    if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
-    this.#handshakeApproval = v;
   }
 
   #heartbeatMs(): number {
@@ -213,12 +133,12 @@ export class WebSocketPeer {
     if ((parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') || parsed.hostname === '') return ErrorCode.ERR_INVALID_PARAMETER;
     if (tlsOptions != null && (!(tlsOptions instanceof TLSOptions) || tlsOptions.isServer())) return ErrorCode.ERR_INVALID_PARAMETER;
     const headers: [string, string][] = [];
-    for (const line of this.#handshakeHeaders) {
+    for (const line of settingsOf(this).handshakeHeaders) {
       const h = parseHeaderLine(line);
       if (h === null) return ErrorCode.ERR_INVALID_PARAMETER;
       headers.push(h);
     }
-    const protocols = this.#supportedProtocols;
+    const protocols = settingsOf(this).supportedProtocols;
     if (protocols.some((p) => !isToken(p)) || new Set(protocols).size !== protocols.length) return ErrorCode.ERR_INVALID_PARAMETER;
 
     const tls =
@@ -234,12 +154,12 @@ export class WebSocketPeer {
       protocols: protocols.slice(),
       headers,
       tls,
-      inboundBufferSize: this.#inboundBufferSize,
-      maxQueuedPackets: this.#maxQueuedPackets,
+      inboundBufferSize: settingsOf(this).inboundBufferSize,
+      maxQueuedPackets: settingsOf(this).maxQueuedPackets,
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
-      outboundBufferSize: this.#outboundBufferSize,
-      slowPeerPolicy: this.#slowPeerPolicy === 'close' ? 1 : 0,
+      outboundBufferSize: settingsOf(this).outboundBufferSize,
+      slowPeerPolicy: settingsOf(this).slowPeerPolicy === 'close' ? 1 : 0,
     };
     return this.#start(poolEngine(this.#pool ?? getDefaultPool()), undefined, url, CMD_CONNECT, encodeJson(cfg));
   }
@@ -259,23 +179,23 @@ export class WebSocketPeer {
     if (ref === undefined || !ref.usable()) return ErrorCode.ERR_INVALID_PARAMETER;
     if (this.#pool !== null && poolEngine(this.#pool) !== ref.engine) return ErrorCode.ERR_INVALID_PARAMETER;
     const headers: [string, string][] = [];
-    for (const line of this.#handshakeHeaders) {
+    for (const line of settingsOf(this).handshakeHeaders) {
       const h = parseHeaderLine(line);
       if (h === null) return ErrorCode.ERR_INVALID_PARAMETER;
       headers.push(h);
     }
     const cfg: AcceptConfig = {
       streamId: ref.id,
-      protocols: this.#supportedProtocols.slice(),
+      protocols: settingsOf(this).supportedProtocols.slice(),
       headers,
-      inboundBufferSize: this.#inboundBufferSize,
-      maxQueuedPackets: this.#maxQueuedPackets,
+      inboundBufferSize: settingsOf(this).inboundBufferSize,
+      maxQueuedPackets: settingsOf(this).maxQueuedPackets,
       heartbeatMs: this.#heartbeatMs(),
       noDelay: this.#noDelay,
-      outboundBufferSize: this.#outboundBufferSize,
-      slowPeerPolicy: this.#slowPeerPolicy === 'close' ? 1 : 0,
+      outboundBufferSize: settingsOf(this).outboundBufferSize,
+      slowPeerPolicy: settingsOf(this).slowPeerPolicy === 'close' ? 1 : 0,
     };
-    if (this.#handshakeApproval) cfg.approval = true;
+    if (settingsOf(this).handshakeApproval) cfg.approval = true;
     const code = this.#start(ref.engine, ref.link, '', CMD_ACCEPT, encodeJson(cfg));
     if (code === ErrorCode.OK) ref.consume();
     return code;
@@ -304,8 +224,8 @@ export class WebSocketPeer {
     }
     this.#engine = engine;
     this.#ep = ep;
-    this.#outLimitBytes = this.#outboundBufferSize;
-    this.#outLimitMsgs = this.#maxQueuedPackets;
+    this.#outLimitBytes = settingsOf(this).outboundBufferSize;
+    this.#outLimitMsgs = settingsOf(this).maxQueuedPackets;
     this.#state = State.CONNECTING;
     ep.command(cmd, 0, config);
     return ErrorCode.OK;

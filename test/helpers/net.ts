@@ -30,11 +30,16 @@ export async function startEchoServer(opts: ServerOptions = {}) {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Anything with Godot's poll(): a WebSocketPeer, a WebSocketMultiplayerPeer. */
+export interface Pollable {
+  poll(): unknown;
+}
+
 /**
  * Poll `peers` every `everyMs` until `cond()` holds, or fail after `timeoutMs` with `what`.
  * This is the Godot loop: poll, then look.
  */
-export async function pollUntil(peers: WebSocketPeer | WebSocketPeer[], cond: () => boolean, what: string, timeoutMs = 10_000, everyMs = 1): Promise<void> {
+export async function pollUntil(peers: Pollable | Pollable[], cond: () => boolean, what: string, timeoutMs = 10_000, everyMs = 1): Promise<void> {
   const list = Array.isArray(peers) ? peers : [peers];
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -8,8 +8,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ConnectionStatus, ErrorCode, PeerPool, State, WebSocketMultiplayerPeer, WriteMode, crashWorker, workerOfPeer } from '../helpers/lib.js';
 import { rawWebSocket, waitFor, within } from '../helpers/server.js';
-import { sleep } from '../helpers/net.js';
+import { pollUntil as pollFor, sleep } from '../helpers/net.js';
 import { connect } from 'node:net';
+
+/** Poll the multiplayer peers until `cond()` (15 s by default: 1,000 clients join in this file). */
+const pollUntil = (mps: WebSocketMultiplayerPeer | WebSocketMultiplayerPeer[], cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> => pollFor(mps, cond, what, timeoutMs);
 
 let pool: PeerPool;
 const open: WebSocketMultiplayerPeer[] = [];
@@ -34,18 +37,6 @@ function server(configure?: (mp: WebSocketMultiplayerPeer) => void): WebSocketMu
   expect(mp.createServer(0, '127.0.0.1')).toBe(ErrorCode.OK);
   open.push(mp);
   return mp;
-}
-
-/** Poll `mps` every millisecond until `cond()`. */
-async function pollUntil(mps: WebSocketMultiplayerPeer | WebSocketMultiplayerPeer[], cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const list = Array.isArray(mps) ? mps : [mps];
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const mp of list) mp.poll();
-    if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(1);
-  }
 }
 
 /** A `ws` client of `mp` that records the id it was given and every message after it. */

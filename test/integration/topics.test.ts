@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer, WriteMode, crashWorker, workerOfPeer } from '../helpers/lib.js';
-import { sleep } from '../helpers/net.js';
+import { pollUntil, sleep } from '../helpers/net.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 let pool: PeerPool;
@@ -58,16 +58,6 @@ async function pairs(n: number): Promise<{ list: Pair[]; stop: () => void }> {
     return { peer, ws: c.ws, got: c.got, get closed() { return c.closed; } } as Pair;
   });
   return { list, stop: () => srv.stop() };
-}
-
-async function pollUntil(peers: WebSocketPeer[], cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const p of peers) p.poll();
-    if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(2);
-  }
 }
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -1,0 +1,121 @@
+/**
+ * The connection settings `WebSocketPeer` and `WebSocketMultiplayerPeer` share (Godot's properties, and
+ * ringsocket's `slowPeerPolicy` and `handshakeApproval`): one place for their defaults, validation and
+ * documentation. A multiplayer peer gives its settings to each peer it starts (`copySettings`).
+ */
+import { checkSize, checkStringList } from './validation.js';
+
+/** What a publication does to a peer whose outbound budget is full (see `slowPeerPolicy`). */
+export type SlowPeerPolicy = 'skip' | 'close';
+
+/** The shared default of both list properties: the setters replace it, the getters copy it. */
+const NO_STRINGS: string[] = [];
+
+/** @internal The settings as stored (no copies), for the subclasses' connect and accept. */
+export interface SettingsView {
+  handshakeHeaders: readonly string[];
+  supportedProtocols: readonly string[];
+  inboundBufferSize: number;
+  maxQueuedPackets: number;
+  outboundBufferSize: number;
+  slowPeerPolicy: SlowPeerPolicy;
+  handshakeApproval: boolean;
+}
+
+let viewOf: (s: PeerSettings) => SettingsView;
+
+export class PeerSettings {
+  readonly #s: SettingsView = {
+    handshakeHeaders: NO_STRINGS,
+    supportedProtocols: NO_STRINGS,
+    inboundBufferSize: 65535,
+    maxQueuedPackets: 4096,
+    outboundBufferSize: 65535,
+    slowPeerPolicy: 'skip',
+    handshakeApproval: false,
+  };
+
+  static {
+    viewOf = (s) => s.#s;
+  }
+
+  /** Godot `handshake_headers` (default `[]`): extra `Name: value` lines sent in the handshake. */
+  get handshakeHeaders(): string[] {
+    return this.#s.handshakeHeaders.slice();
+  }
+  set handshakeHeaders(v: string[]) {
+    this.#s.handshakeHeaders = checkStringList(v, 'handshakeHeaders');
+  }
+
+  /** Godot `inbound_buffer_size` (default 65535): bytes of received messages a peer may hold. */
+  get inboundBufferSize(): number {
+    return this.#s.inboundBufferSize;
+  }
+  set inboundBufferSize(v: number) {
+    this.#s.inboundBufferSize = checkSize(v, 'inboundBufferSize', 1);
+  }
+
+  /** Godot `max_queued_packets` (default 4096): messages a peer may hold in each direction. */
+  get maxQueuedPackets(): number {
+    return this.#s.maxQueuedPackets;
+  }
+  set maxQueuedPackets(v: number) {
+    this.#s.maxQueuedPackets = checkSize(v, 'maxQueuedPackets', 1);
+  }
+
+  /** Godot `outbound_buffer_size` (default 65535): bytes of messages queued for sending. */
+  get outboundBufferSize(): number {
+    return this.#s.outboundBufferSize;
+  }
+  set outboundBufferSize(v: number) {
+    this.#s.outboundBufferSize = checkSize(v, 'outboundBufferSize', 1);
+  }
+
+  /** Godot `supported_protocols` (default `[]`): subprotocols offered (client) or accepted (server). */
+  get supportedProtocols(): string[] {
+    return this.#s.supportedProtocols.slice();
+  }
+  set supportedProtocols(v: string[]) {
+    this.#s.supportedProtocols = checkStringList(v, 'supportedProtocols');
+  }
+
+  /**
+   * Not in Godot: what a topic publication (`PeerPool.publish`, `WebSocketMultiplayerPeer.putPacket` to
+   * many) does when a peer's socket already holds more than `outboundBufferSize` bytes unwritten (a
+   * client that does not read): `'skip'` (default) — the peer misses that message, counted by
+   * `getSkippedPacketCount()` and the pool's `stats().fanoutSkipped`; `'close'` — the peer is closed with
+   * 1008 (policy violation), as uWebSockets.js's `closeOnBackpressureLimit`. Read when a connection starts.
+   */
+  get slowPeerPolicy(): SlowPeerPolicy {
+    return this.#s.slowPeerPolicy;
+  }
+  set slowPeerPolicy(v: SlowPeerPolicy) {
+    if (v !== 'skip' && v !== 'close') throw new TypeError(`slowPeerPolicy must be 'skip' or 'close', got ${String(v)}`);
+    this.#s.slowPeerPolicy = v;
+  }
+
+  /**
+   * Not in Godot: `handshakeApproval` (default false), read when a server-side connection starts
+   * (`acceptStream`; a multiplayer server's new peers). When true, the worker validates the upgrade
+   * request as always (a bad one still gets its 4xx there), then waits for the main thread to accept or
+   * reject it, within the pool's `handshakeTimeout` (counted from TCP accept; a multiplayer peer's own
+   * `handshakeTimeout` if shorter). See README "Checking the upgrade". Ignored by clients.
+   */
+  get handshakeApproval(): boolean {
+    return this.#s.handshakeApproval;
+  }
+  set handshakeApproval(v: boolean) {
+    if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
+    this.#s.handshakeApproval = v;
+  }
+}
+
+/** @internal The settings of `s` as stored (read-only use: no copies made). */
+export function settingsOf(s: PeerSettings): Readonly<SettingsView> {
+  return viewOf(s);
+}
+
+/** @internal Give `to` the settings of `from` (a multiplayer peer's to each peer it starts). */
+export function copySettings(from: PeerSettings, to: PeerSettings): void {
+  Object.assign(viewOf(to), viewOf(from));
+}
