@@ -100,7 +100,7 @@ export async function startNode(args: string[], name = 'ringsocket serve'): Prom
 export function haproxyConfig(port: number, backends: string[]): string {
   return [
     'global',
-    '  maxconn 20000',
+    '  maxconn 4000', // HAProxy raises its fd limit to ~2× this: keep it under common hard limits
     'defaults',
     '  mode http',
     '  timeout connect 5s',
