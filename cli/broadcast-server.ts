@@ -6,6 +6,12 @@
  * unwritten misses that message (`slowPeerPolicy` 'skip', counted by the workers as `fanoutSkipped`:
  * the "dropped" of the counters line). Listening and the URL come from examples/listen.ts (as for the
  * echo server); the accept loop is the Godot one: TCPServer → [StreamPeerTLS] → WebSocketPeer.acceptStream.
+ *
+ * `ringsocket serve --mode topic`: peers choose their topics. A text message `sub T` / `unsub T` joins /
+ * leaves topic T (answered `subscribed T` / `unsubscribed T`), `pub T payload` publishes `payload` (text)
+ * to T; a binary message [topic length: 1 byte][topic, UTF-8][payload] publishes the payload as binary.
+ * Anything else is answered `error …`. With `--redis URL` (both modes) the pool publishes through a Redis
+ * broker: topics span every `serve` process that shares the Redis server.
  */
 import { ErrorCode, PeerPool, State, StreamPeerTLS, StreamPeerTLSStatus, TCPServer, TLSOptions, WebSocketPeer, WriteMode, type StreamPeerTCP } from '../src/index.js';
 import { listenOrThrow } from '../examples/listen.js';
@@ -24,6 +30,8 @@ export interface BroadcastOptions {
   maxMessage: number;
   tickMs: number;
   pool: PeerPool;
+  /** 'broadcast' (default): every peer joins one topic; 'topic': peers choose (see above). */
+  mode?: 'broadcast' | 'topic';
 }
 
 /** Takes what the server accepted, through a TLS handshake for wss://, and hands each stream to `makePeer`. */
@@ -80,7 +88,40 @@ function broadcast(pool: PeerPool, peers: readonly WebSocketPeer[]): void {
   }
 }
 
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** `--mode topic`: each packet of each OPEN peer is a command (see the header). */
+function topicCommands(pool: PeerPool, peers: readonly WebSocketPeer[]): void {
+  for (const p of peers) {
+    if (p.getReadyState() !== State.OPEN) continue;
+    while (p.getAvailablePacketCount() > 0) {
+      const bytes = p.getPacket();
+      if (!p.wasStringPacket()) {
+        const n = bytes[0] ?? 0;
+        if (bytes.length < 1 + n || n === 0) p.sendText('error binary: [topic length][topic][payload]');
+        else pool.publish(decoder.decode(bytes.subarray(1, 1 + n)), bytes.subarray(1 + n), WriteMode.BINARY);
+        continue;
+      }
+      const text = decoder.decode(bytes);
+      const m = /^(sub|unsub|pub) (\S+)(?: ([\s\S]*))?$/.exec(text);
+      if (m === null) {
+        p.sendText('error expected: sub T | unsub T | pub T payload');
+      } else if (m[1] === 'pub') {
+        pool.publish(m[2]!, encoder.encode(m[3] ?? ''), WriteMode.TEXT);
+      } else if (m[1] === 'sub') {
+        const e = pool.subscribe(p, m[2]!);
+        p.sendText(e === ErrorCode.OK || e === ErrorCode.ERR_ALREADY_EXISTS ? `subscribed ${m[2]!}` : `error subscribe ${e}`);
+      } else {
+        pool.unsubscribe(p, m[2]!);
+        p.sendText(`unsubscribed ${m[2]!}`);
+      }
+    }
+  }
+}
+
 export function startBroadcastServer(o: BroadcastOptions): RunningServer {
+  const topicMode = o.mode === 'topic';
   const { server, tlsOptions, url } = listenOrThrow({ port: o.port, host: o.host, pool: o.pool, ...(o.tlsPems !== null ? { tls: o.tlsPems } : {}) }, 'broadcast server');
   let peers: WebSocketPeer[] = [];
 
@@ -108,6 +149,10 @@ export function startBroadcastServer(o: BroadcastOptions): RunningServer {
     acceptor.accept();
     pollAll();
     // Joining first: a peer that opened this tick gets the messages of this tick.
+    if (topicMode) {
+      topicCommands(o.pool, peers);
+      return;
+    }
     for (const p of peers) {
       if (p.getReadyState() === State.OPEN && !joined.has(p)) {
         joined.add(p);

@@ -5,6 +5,10 @@
  *
  * - `--mode echo` (default) is `startEchoServer` from examples/echo-server.ts, unchanged: every
  *   message comes back to its sender with the same type.
+ * - `--mode topic` (cli/broadcast-server.ts): peers send `sub T`, `unsub T`, `pub T payload`.
+ * - `--redis URL`: the pool publishes through a Redis broker (src/redis-broker.ts), so the topics of
+ *   broadcast and topic modes span every `serve` process on that Redis; the counters line then shows the
+ *   broker's figures. Redis must be reachable at start (exit 3 otherwise); later losses are retried.
  * - `--mode broadcast` (cli/broadcast-server.ts): every message is sent to every open peer, the sender
  *   included, as one topic publication framed once per worker. A peer whose socket holds more than its
  *   outbound buffer unwritten misses that message (counted as dropped).
@@ -17,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { PeerPool } from '../src/index.js';
+import { createRedisBroker, PeerPool, type RedisBroker, type RedisBrokerStats } from '../src/index.js';
 import { startEchoServer } from '../examples/echo-server.js';
 import { startBroadcastServer, type RunningServer } from './broadcast-server.js';
 import { bool, flagsHelp, num, parseArgs, str, type FlagSpecs } from './args.js';
@@ -29,7 +33,8 @@ export const SERVE_FLAGS: FlagSpecs = {
   host: { kind: 'string', meta: 'ADDR', help: 'address to bind ("*" = every interface)', defaultText: '127.0.0.1' },
   'tls-key': { kind: 'string', meta: 'FILE', help: 'serve wss:// with this private key (PEM); needs --tls-cert' },
   'tls-cert': { kind: 'string', meta: 'FILE', help: 'certificate chain (PEM) for --tls-key' },
-  mode: { kind: 'string', meta: 'echo|broadcast', choices: ['echo', 'broadcast'], help: 'echo each message to its sender, or send it to every peer', defaultText: 'echo' },
+  mode: { kind: 'string', meta: 'echo|broadcast|topic', choices: ['echo', 'broadcast', 'topic'], help: 'echo each message to its sender, send it to every peer, or topics chosen by the peers (sub T, unsub T, pub T payload)', defaultText: 'echo' },
+  redis: { kind: 'string', meta: 'URL', help: 'broadcast/topic across every serve process on this Redis (redis://host:port)' },
   threads: { kind: 'int', min: 1, max: 256, help: 'I/O worker threads', defaultText: 'cores - 1' },
   protocols: { kind: 'string', meta: 'LIST', help: 'subprotocols accepted, comma-separated (a client asking only for others gets 400)', defaultText: 'chat' },
   'max-message': { kind: 'bytes', min: 1, max: 256 * 1024 * 1024, meta: 'B', help: 'largest message accepted (larger: close 1009)', defaultText: '64k - 1' },
@@ -39,7 +44,7 @@ export const SERVE_FLAGS: FlagSpecs = {
 };
 
 export const SERVE_USAGE = `Usage: ringsocket serve [--port N] [--host ADDR] [--tls-key FILE --tls-cert FILE]
-                       [--mode echo|broadcast] [--threads N] [more flags]
+                       [--mode echo|broadcast|topic] [--redis URL] [--threads N] [more flags]
 
 A ringsocket WebSocket server: the main thread polls, the I/O workers accept, upgrade and frame.
 Prints its URL on stdout and a live counters line each second on stderr (connections, messages/s
@@ -84,6 +89,7 @@ interface ServeConfig {
   tickMs: number;
   intervalMs: number;
   quiet: boolean;
+  redis: string | undefined;
 }
 
 /** The checked flags (throws UsageError), or null for --help. */
@@ -105,6 +111,9 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
   }
   const host = str(flags, 'host') ?? '127.0.0.1';
   if (host.trim() === '') throw new UsageError('--host must not be empty');
+  const redis = str(flags, 'redis');
+  if (redis !== undefined && !/^rediss?:\/\/./.test(redis)) throw new UsageError(`--redis: not a redis:// or rediss:// URL: ${redis}`);
+  if (redis !== undefined && (str(flags, 'mode') ?? 'echo') === 'echo') throw new UsageError('--redis needs --mode broadcast or --mode topic');
   const protocols = (str(flags, 'protocols') ?? 'chat').split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (protocols.some((p) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p))) throw new UsageError(`--protocols: not a list of tokens: ${str(flags, 'protocols')}`);
   return {
@@ -118,6 +127,7 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
     tickMs: num(flags, 'tick-ms') ?? 1,
     intervalMs: num(flags, 'interval') ?? 1000,
     quiet: bool(flags, 'quiet'),
+    redis: str(flags, 'redis'),
   };
 }
 
@@ -125,7 +135,7 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
 async function startServer(c: ServeConfig, pool: PeerPool): Promise<RunningServer> {
   const { port, host, tlsPems, protocols, maxMessage, tickMs } = c;
   try {
-    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool });
+    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool, mode: c.mode === 'topic' ? 'topic' : 'broadcast' });
     return startEchoServer({
       port,
       host,
@@ -148,7 +158,7 @@ async function startServer(c: ServeConfig, pool: PeerPool): Promise<RunningServe
 }
 
 /** The counters line on stderr every --interval, from the workers' stats. Returns its timer. */
-function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, status: StatusLine): NodeJS.Timeout {
+function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, status: StatusLine, broker: RedisBroker | null): NodeJS.Timeout {
   let lastIn = 0;
   let lastOut = 0;
   let lastT = performance.now();
@@ -174,8 +184,9 @@ function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, st
     lastT = now;
     const line =
       `connections ${int(server.peers)}  in ${int(rin)} msg/s  out ${int(rout)} msg/s  ` +
-      `(total in ${int(inn)}, out ${int(out)}${c.mode === 'broadcast' ? `, dropped ${int(dropped)}` : ''})`;
-    const key = `${server.peers} ${inn} ${out}`;
+      `(total in ${int(inn)}, out ${int(out)}${c.mode !== 'echo' ? `, dropped ${int(dropped)}` : ''})` +
+      (broker !== null ? redisLine(broker.stats()) : '');
+    const key = `${server.peers} ${inn} ${out}${broker !== null ? redisLine(broker.stats()) : ''}`;
     if (status.isTTY || changed || server.peers !== 0 || key !== lastLine) status.update(() => line, true);
     lastLine = key;
   };
@@ -188,8 +199,13 @@ function startCounters(c: ServeConfig, pool: PeerPool, server: RunningServer, st
   return timer;
 }
 
+/** The broker's part of the counters line. */
+function redisLine(b: RedisBrokerStats): string {
+  return `  redis ${b.connected ? 'up' : 'DOWN'}: published ${int(b.published)}, failed ${int(b.publishFailed)}, received ${int(b.received)}, channels ${int(b.channels)}, reconnects ${int(b.reconnects)}`;
+}
+
 /** Resolve with the exit code once SIGINT/SIGTERM stopped the server; a second signal exits 130 at once. */
-function untilStopped(pool: PeerPool, server: RunningServer, stopCounters: () => void): Promise<number> {
+function untilStopped(pool: PeerPool, server: RunningServer, stopCounters: () => void, broker: RedisBroker | null): Promise<number> {
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -201,7 +217,7 @@ function untilStopped(pool: PeerPool, server: RunningServer, stopCounters: () =>
       stopCounters();
       setStage('stopping');
       process.stdout.write(`${signal}: closing ${server.peers} peer(s) with 1001\n`);
-      holdingLoop(server.stop().then(() => pool.close())).then(
+      holdingLoop(server.stop().then(() => pool.close()).then(() => broker?.close())).then(
         () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
@@ -232,13 +248,35 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   const pool = new PeerPool(c.threads !== undefined ? { threads: c.threads } : {});
-  const server = await startServer(c, pool);
+  let broker: RedisBroker | null = null;
+  if (c.redis !== undefined) {
+    try {
+      broker = await createRedisBroker(c.redis, { connectTimeoutMs: 5000 });
+    } catch (err) {
+      await holdingLoop(pool.close());
+      throw new CliError(err instanceof Error ? err.message : String(err), EXIT.NETWORK);
+    }
+    pool.useBroker(broker);
+    process.stdout.write(`ringsocket serve: redis ${c.redis} (${broker.sharded ? 'sharded pub/sub: SPUBLISH/SSUBSCRIBE' : 'pub/sub: PUBLISH/SUBSCRIBE'}), node ${broker.nodeId}\n`);
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer(c, pool);
+  } catch (err) {
+    await broker?.close();
+    throw err;
+  }
   const status = new StatusLine(process.stderr, { quiet: c.quiet, plainEveryMs: 0 });
-  const counters = startCounters(c, pool, server, status);
+  const counters = startCounters(c, pool, server, status, broker);
   process.stdout.write(`ringsocket serve: ${c.mode} server listening on ${server.url} (${pool.threads} I/O thread${pool.threads === 1 ? '' : 's'}; Ctrl-C to stop)\n`);
   setStage('serving');
-  return untilStopped(pool, server, () => {
-    clearInterval(counters);
-    status.clear();
-  });
+  return untilStopped(
+    pool,
+    server,
+    () => {
+      clearInterval(counters);
+      status.clear();
+    },
+    broker,
+  );
 }

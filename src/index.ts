@@ -10,3 +10,5 @@ export { TLSOptions, type Pem, type TLSMode } from './tls-options.js';
 export { TCPServer, StreamPeerTCP, type TCPServerOptions } from './tcp-server.js';
 export { StreamPeerTLS } from './stream-peer-tls.js';
 export { State, WriteMode, ErrorCode, StreamPeerTCPStatus, StreamPeerTLSStatus, ConnectionStatus } from './enums.js';
+export { type TopicBroker, type BrokerDelivery } from './broker.js';
+export { createRedisBroker, type RedisBroker, type RedisBrokerOptions, type RedisBrokerStats } from './redis-broker.js';

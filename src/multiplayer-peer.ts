@@ -19,6 +19,7 @@ import { ConnectionStatus, ErrorCode, State, StreamPeerTLSStatus, WriteMode } fr
 import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
 import type { PoolEngine } from './pool/engine.js';
 import type { Topic } from './pool/topics.js';
+import type { TopicBroker } from './broker.js';
 import { PacketQueue } from './packet-queue.js';
 import { peerAccess } from './peer-access.js';
 import type { EndpointGroup, PeerEndpoint } from './peer-endpoint.js';
@@ -556,6 +557,11 @@ export class WebSocketMultiplayerPeer extends PeerSettings {
   /** Send to every subscriber of `topic` (`PeerPool.publish`): the number of peers it was queued for. */
   publish(topic: string, data: Uint8Array | ArrayBufferView | ArrayBuffer, writeMode: WriteMode = WriteMode.BINARY): number {
     return this.#poolOf().publish(topic, data, writeMode);
+  }
+
+  /** Topics across nodes through a broker (`PeerPool.useBroker`), on this peer's pool. */
+  useBroker(broker: TopicBroker | null): void {
+    this.#poolOf().useBroker(broker);
   }
 
   /** Subscribers of `topic` in this peer's pool. */

@@ -25,6 +25,7 @@ import type { PeerEndpoint } from './peer-endpoint.js';
 import { ErrorCode, State, WriteMode } from './enums.js';
 import { toBytes } from './validation.js';
 import { isUtf8 } from 'node:buffer';
+import type { TopicBroker } from './broker.js';
 
 export type { WorkerStats } from './protocol/control.js';
 export type { PeerPoolOptions } from './pool/options.js';
@@ -40,6 +41,7 @@ let engineOf: (pool: PeerPool) => PoolEngine;
  */
 export class PeerPool {
   readonly #engine: PoolEngine;
+  #broker: TopicBroker | null = null;
 
   static {
     engineOf = (pool) => pool.#engine;
@@ -133,9 +135,42 @@ export class PeerPool {
     const bytes = toBytes(data);
     if (writeMode !== WriteMode.BINARY && writeMode !== WriteMode.TEXT) return -1;
     if (writeMode === WriteMode.TEXT && !isUtf8(bytes)) return -1;
+    this.#broker?.publish(topic, bytes, writeMode === WriteMode.TEXT);
     const t = this.#engine.topics.named(topic, false);
     if (t === undefined) return 0;
     return this.#engine.topics.publish(t, writeMode === WriteMode.TEXT, bytes, null);
+  }
+
+  /**
+   * Not in Godot: topics across processes and hosts. With a broker (`await createRedisBroker(url)`),
+   * `publish` still reaches this pool's subscribers at once (framed once per worker) and also goes to the
+   * broker, which carries it to the other nodes; what other nodes publish to a topic this pool has
+   * subscribers to arrives from the broker and is published here the same way. The pool subscribes the
+   * broker to a topic when its first local subscriber joins and unsubscribes it when the last leaves.
+   * Named topics only (a `WebSocketMultiplayerPeer`'s "every peer" stays local). `null` detaches.
+   * The pool does not close the broker: close it after the pool (`broker.close()`).
+   */
+  useBroker(broker: TopicBroker | null): void {
+    if (broker !== null && (typeof broker !== 'object' || typeof broker.publish !== 'function' || typeof broker.attach !== 'function')) {
+      throw new TypeError('broker must be a TopicBroker (createRedisBroker) or null');
+    }
+    if (broker === this.#broker) return;
+    const topics = this.#engine.topics;
+    const old = this.#broker;
+    if (old !== null) {
+      topics.onNamedActive = null;
+      for (const name of topics.names()) old.unsubscribe(name);
+      old.detach();
+      this.#broker = null;
+    }
+    if (broker === null) return;
+    broker.attach((topic, bytes, isText) => {
+      const t = topics.named(topic, false);
+      if (t !== undefined && !this.#engine.closed) topics.publish(t, isText, bytes, null);
+    });
+    this.#broker = broker;
+    topics.onNamedActive = (name, active) => (active ? broker.subscribe(name) : broker.unsubscribe(name));
+    for (const name of topics.names()) broker.subscribe(name);
   }
 
   /** Not in Godot: how many peers are subscribed to `topic` now (0 for a topic nobody joined). */

@@ -43,6 +43,11 @@ export class TopicTable {
   readonly #byName = new Map<string, Topic>();
   #nextId = 1;
   readonly #workers: () => readonly WorkerLink[];
+  /**
+   * Told when a named topic gets its first member (true) and loses its last (false): a broker
+   * (`PeerPool.useBroker`) subscribes this node to the topic's channel only while it has members here.
+   */
+  onNamedActive: ((name: string, active: boolean) => void) | null = null;
 
   constructor(workers: () => readonly WorkerLink[]) {
     this.#workers = workers;
@@ -58,6 +63,11 @@ export class TopicTable {
     return t;
   }
 
+  /** The names of the named topics that have members now. */
+  names(): IterableIterator<string> {
+    return this.#byName.keys();
+  }
+
   /** A topic of its own for one owner (a multiplayer peer's "every peer"). */
   anonymous(): Topic {
     return new Topic(this.#nextId++, null);
@@ -71,6 +81,7 @@ export class TopicTable {
     const w = ep.link!.index;
     t.perWorker[w] = (t.perWorker[w] ?? 0) + 1;
     ep.link!.command(ep.slot, CMD_SUBSCRIBE, t.id, null);
+    if (t.members.size === 1 && t.name !== null) this.onNamedActive?.(t.name, true);
     return true;
   }
 
@@ -99,7 +110,10 @@ export class TopicTable {
     if (!t.members.delete(ep)) return false;
     const w = ep.link!.index;
     t.perWorker[w] = (t.perWorker[w] ?? 1) - 1;
-    if (t.members.size === 0 && t.name !== null) this.#byName.delete(t.name);
+    if (t.members.size === 0 && t.name !== null) {
+      this.#byName.delete(t.name);
+      this.onNamedActive?.(t.name, false);
+    }
     return true;
   }
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as root from '../../dist/src/index.js';
-import type { PeerPool, StreamPeerTCP, StreamPeerTLS, TCPServer, TLSOptions, WebSocketMultiplayerPeer, WebSocketPeer } from '../../dist/src/index.js';
+import type { PeerPool, RedisBroker, TopicBroker, StreamPeerTCP, StreamPeerTLS, TCPServer, TLSOptions, WebSocketMultiplayerPeer, WebSocketPeer } from '../../dist/src/index.js';
 
 const EXPORTS = [
   'ConnectionStatus',
@@ -22,10 +22,15 @@ const EXPORTS = [
   'WebSocketMultiplayerPeer',
   'WebSocketPeer',
   'WriteMode',
+  'createRedisBroker',
   'getDefaultPool',
 ] as const;
 
-type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscriberCount' | 'stats' | 'close';
+// useBroker: topics across nodes (issue 17).
+type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'subscribe' | 'unsubscribe' | 'publish' | 'useBroker' | 'getSubscriberCount' | 'stats' | 'close';
+// The broker interface any engine implements, and the Redis one (issue 17).
+type TopicBrokerMembers = 'attach' | 'detach' | 'publish' | 'subscribe' | 'unsubscribe';
+type RedisBrokerMembers = TopicBrokerMembers | 'nodeId' | 'sharded' | 'stats' | 'close';
 type WebSocketPeerMembers =
   | 'handshakeHeaders'
   | 'heartbeatInterval'
@@ -96,6 +101,7 @@ type WebSocketMultiplayerPeerMembers =
   | 'unsubscribe'
   | 'publish'
   | 'getSubscriberCount'
+  | 'useBroker'
   | 'acceptHandshake'
   | 'rejectHandshake'
   | 'getPeer'
@@ -127,12 +133,14 @@ describe('public API', () => {
     expectTypeOf<keyof StreamPeerTCP>().toEqualTypeOf<StreamPeerTCPMembers>();
     expectTypeOf<keyof StreamPeerTLS>().toEqualTypeOf<StreamPeerTLSMembers>();
     expectTypeOf<keyof TLSOptions>().toEqualTypeOf<TLSOptionsMembers>();
+    expectTypeOf<keyof TopicBroker>().toEqualTypeOf<TopicBrokerMembers>();
+    expectTypeOf<keyof RedisBroker>().toEqualTypeOf<RedisBrokerMembers>();
   });
 
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
-    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'stats', 'close'].sort());
-    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
+    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'useBroker', 'getSubscriberCount', 'stats', 'close'].sort());
+    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'useBroker', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
     // With what it inherits (PeerSettings: the settings it shares with WebSocketPeer).
     const all = (c: { prototype: object }): string[] => {
       const names = new Set<string>();
