@@ -53,6 +53,10 @@ async function main(): Promise<void> {
   }
 
   let tick: TickLoop | null = null;
+  // Game mode: snapshots start once the clients asked for are connected (await-clients), so that the
+  // connect phase is not a race against a fan-out to the clients already there; the tick (and so the
+  // polling that completes handshakes) runs from the start.
+  let sending = false;
   if (cfg.mode === 'tick') {
     const snapshot = new Uint8Array(cfg.tick.snapshotBytes).fill(SNAPSHOT_FILL);
     tick = new TickLoop(cfg.tick.hz, () => {
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
       backend.ingest();
       const ingest = performance.now() - t;
       counters.workCpuNs += schedstat.cpuOfBusyStretch(work);
+      if (!sending) return ingest;
       const snapshot = new Uint8Array(cfg.tick.snapshotBytes).fill(SNAPSHOT_FILL);
       counters.snapshotsIntended += backend.openCount();
       new DataView(snapshot.buffer).setBigInt64(0, process.hrtime.bigint(), true);
@@ -115,7 +120,10 @@ async function main(): Promise<void> {
   process.on('message', (m: ServerCommand) => {
     if (m.t === 'await-clients') {
       const check = (): void => {
-        if (backend.openCount() >= m.n) send({ t: 'clients', n: backend.openCount() });
+        if (backend.openCount() >= m.n) {
+          sending = true;
+          send({ t: 'clients', n: backend.openCount() });
+        }
         else setTimeout(check, 5);
       };
       check();
