@@ -573,6 +573,11 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
     m.inputsSentPerSec = dSent;
     m.inputsConsumedPerSec = m.consumedPerSec;
     m.ids = sum(finals.map((f) => f.counters.ids));
+    // Whole-run totals (server clock, from the final mark): inputs the application consumed, and
+    // snapshots the server meant to send.
+    m.inputsConsumedTotal = fin.counters.consumed;
+    m.snapshotsIntendedTotal = fin.counters.snapshotsIntended;
+    m.inputsSentTotal = sum(finals.map((f) => f.counters.sent));
     const age = newHistogram();
     for (const f of finals) if (f.snapshotAge !== undefined) age.add(LatencyHistogram.decode(f.snapshotAge));
     const ages = summarizeHistogram(age);
