@@ -11,7 +11,7 @@ import { isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from '../common.j
 import { fmtNum, fmtSpreadNum } from './common.js';
 import { SERVER_IMPLS, type ServerImpl } from './protocol.js';
 import { readSuiteResults, RESULT_KIND, type SuiteResult, type VariantInfo } from './results.js';
-import { SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
+import { S6_IMPLS, SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
 import { percentileChartSvg, type Series as PercentileSeries } from '../../cli/svg.js';
 import { barChart, COLORS, lineChart, type Series } from './svg.js';
 
@@ -132,14 +132,16 @@ interface Picked {
 }
 
 /**
- * For each scenario, the latest result that ran it, preferring runs of all four servers to partial
+ * For each scenario, the latest result that ran it, preferring runs of all its servers to partial
  * ones, then full runs to --quick ones, then default loops to tuned experiments.
  */
 function pick(all: { file: string; result: SuiteResult }[]): Picked[] {
-  const score = (r: SuiteResult): number =>
-    (SERVER_IMPLS.every((i) => r.options.servers.includes(i)) ? 4 : 0) + (r.options.quick ? 0 : 2) + (r.options.rsLoop === undefined ? 1 : 0);
   const out: Picked[] = [];
   for (const id of SCENARIO_IDS) {
+    // "All servers": all those the scenario runs (S6 runs three).
+    const servers = id === 'S6' ? S6_IMPLS : SERVER_IMPLS;
+    const score = (r: SuiteResult): number =>
+      (servers.every((i) => r.options.servers.includes(i)) ? 4 : 0) + (r.options.quick ? 0 : 2) + (r.options.rsLoop === undefined ? 1 : 0);
     let chosen: { file: string; result: SuiteResult } | undefined;
     for (const x of all) {
       if (!x.result.runs.some((r) => r.scenario === id)) continue;

@@ -563,6 +563,11 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
   if (b.s.ticks !== undefined) {
     tickMetrics(m, b.s.ticks);
     r.detail.ticks = b.s.ticks.samples;
+    if (b.s.ticks.run === 0) {
+      // The loop never came round inside the window (ws-main at 10,000 clients in S6): every slot missed.
+      m.missedPct = 100;
+      notes.push('no tick ran inside the window');
+    }
   }
   if (v.scenario === 'S6') {
     gameMetrics(m, a.s, b.s);
