@@ -14,14 +14,16 @@
  * whole process's CPU (process.cpuUsage: main thread, workers, GC helpers) is read at the same points.
  * The implementations alternate over `reps` repetitions after one unrecorded warm-up run each.
  *
- * Three implementations: `ws`; `ringsocket-paced`, polling every `pacedIntervalMs` with setTimeout, as
+ * Four implementations: `ws`; `ringsocket-paced`, polling every `pacedIntervalMs` with setTimeout, as
  * a game loop at a fixed rate does (the acceptance configuration: the PASS/FAIL line is about it);
- * `ringsocket`, polling flat out, shown for diagnosis. A consumer that spins is on the CPU for the
+ * `ringsocket-into`, the same paced loop reading with `getPacketInto` into one reusable buffer (no
+ * allocation per message: issue 14's target, ≥ 5× lower than ws); `ringsocket`, polling flat out, shown
+ * for diagnosis. A consumer that spins is on the CPU for the
  * whole run, so its CPU per message is bounded below by the producer's time per message (here the
  * I/O worker parsing frames), not by its own work; the paced run shows the per-message work alone.
  *
  * Usage: node dist/bench/e2e/main-thread-cost.js [--count N] [--size B] [--reps R] [--warmup N]
- *        [--only ws,ringsocket,ringsocket-paced] [--paced-interval MS] [--time-polls] [--quick] [--no-json]
+ *        [--only ws,ringsocket,ringsocket-paced,ringsocket-into] [--paced-interval MS] [--time-polls] [--quick] [--no-json]
  *        [--strict]
  * Profile: `--profile DIR` writes a V8 CPU profile of each measured window of the last rep (main thread
  * only, 100 µs sampling); or the whole process with `node --cpu-prof --cpu-prof-dir=DIR …`.
@@ -53,9 +55,10 @@ import { PAYLOAD_FILL, type LoadSenderOptions, type SenderCommand, type SenderNo
  * `ringsocket-paced` polls every `pacedIntervalMs` (setTimeout), as a game loop would at a fixed rate:
  * the main thread sleeps between polls, so its CPU time is the per-message work without the cost of
  * spinning through the event loop while the worker is still parsing.
+ * `ringsocket-into` is `ringsocket-paced` reading with `getPacketInto` into one reusable buffer.
  */
-export type Impl = 'ws' | 'ringsocket' | 'ringsocket-paced';
-const IMPLS: readonly Impl[] = ['ws', 'ringsocket', 'ringsocket-paced'];
+export type Impl = 'ws' | 'ringsocket' | 'ringsocket-paced' | 'ringsocket-into';
+const IMPLS: readonly Impl[] = ['ws', 'ringsocket', 'ringsocket-paced', 'ringsocket-into'];
 
 export interface MainThreadCostOptions {
   /** Messages per measured run. */
@@ -97,7 +100,7 @@ export const DEFAULT_OPTIONS: MainThreadCostOptions = {
   batch: 1024,
   inboundBufferSize: 1 << 20,
   target: 5,
-  impls: ['ws', 'ringsocket', 'ringsocket-paced'],
+  impls: ['ws', 'ringsocket', 'ringsocket-paced', 'ringsocket-into'],
   writeJson: true,
   runTimeoutMs: 120_000,
   pacedIntervalMs: 1,
@@ -148,6 +151,8 @@ export interface MainThreadCostResult {
   ratioProcess: number;
   /** ws / ringsocket-paced, medians of main-thread ns per message (diagnostic, not the target). */
   ratioPacedMain: number;
+  /** ws / ringsocket-into (paced, getPacketInto), medians of main-thread ns per message (issue 14: ≥ 5). */
+  ratioIntoMain: number;
   pass: boolean | null;
   file?: string;
 }
@@ -222,6 +227,16 @@ function verify(p: Uint8Array, seq: number, size: number): boolean {
     ((p[0]! | (p[1]! << 8) | (p[2]! << 16) | (p[3]! << 24)) >>> 0) === seq >>> 0 &&
     p[4] === PAYLOAD_FILL &&
     p[size - 1] === PAYLOAD_FILL
+  );
+}
+
+/** `verify` for a message of `len` bytes copied to the start of `b` (getPacketInto). */
+function verifyInto(b: Uint8Array, len: number, seq: number, size: number): boolean {
+  return (
+    len === size &&
+    ((b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0) === seq >>> 0 &&
+    b[4] === PAYLOAD_FILL &&
+    b[size - 1] === PAYLOAD_FILL
   );
 }
 
@@ -304,7 +319,10 @@ function ringFull(stats: WorkerStats[]): number {
 }
 
 async function runRingsocket(impl: Impl, pool: PeerPool, sender: LoadSender, count: number, o: MainThreadCostOptions, rep: number): Promise<RunSample> {
-  const paced = impl === 'ringsocket-paced';
+  const into = impl === 'ringsocket-into';
+  const paced = impl === 'ringsocket-paced' || into;
+  // ringsocket-into: every message lands in this one buffer (a message is at most inboundBufferSize).
+  const target = new Uint8Array(o.inboundBufferSize);
   const peer = new WebSocketPeer({ pool });
   peer.inboundBufferSize = o.inboundBufferSize;
   // Let the byte budget bind, not the message count (Godot's default of 4096 would at 64 B).
@@ -340,13 +358,24 @@ async function runRingsocket(impl: Impl, pool: PeerPool, sender: LoadSender, cou
       polls++;
       let n = peer.getAvailablePacketCount();
       if (n === 0) empty++;
-      while (n-- > 0) {
-        const p = peer.getPacket();
-        if (!verify(p, got, size)) {
-          reject(new Error(`ringsocket: message ${got} is wrong (${p.byteLength} bytes)`));
-          return;
+      if (into) {
+        while (n-- > 0) {
+          const len = peer.getPacketInto(target);
+          if (!verifyInto(target, len, got, size)) {
+            reject(new Error(`ringsocket-into: message ${got} is wrong (${len} bytes)`));
+            return;
+          }
+          got++;
         }
-        got++;
+      } else {
+        while (n-- > 0) {
+          const p = peer.getPacket();
+          if (!verify(p, got, size)) {
+            reject(new Error(`ringsocket: message ${got} is wrong (${p.byteLength} bytes)`));
+            return;
+          }
+          got++;
+        }
       }
       if (timed) inPoll += performance.now() - a;
       if (got >= count) {
@@ -454,6 +483,7 @@ export async function runMainThreadCost(partial: Partial<MainThreadCostOptions> 
   const ratioMain = ratio('ringsocket', 'mainNsPerMsg');
   const ratioProcess = ratio('ringsocket', 'processNsPerMsg');
   const ratioPacedMain = ratio('ringsocket-paced', 'mainNsPerMsg');
+  const ratioIntoMain = ratio('ringsocket-into', 'mainNsPerMsg');
   // The acceptance is about a poll-driven loop (what ringsocket is for): a consumer that spins burns
   // its whole core whatever the traffic, so its CPU per message measures the spin, not the work.
   const pass = Number.isNaN(ratioPacedMain) ? null : ratioPacedMain >= o.target;
@@ -489,6 +519,7 @@ export async function runMainThreadCost(partial: Partial<MainThreadCostOptions> 
     ratioMain,
     ratioProcess,
     ratioPacedMain,
+    ratioIntoMain,
     pass,
   };
   if (o.writeJson) {

@@ -14,6 +14,10 @@
  * - `flood` (S3 flood, S4): each connection writes `inflight` frames at a time and writes the next
  *   batch as soon as the kernel took the previous one: as fast as the server reads (TCP backpressure).
  * - `idle` (S5): connect and hold.
+ * - `snapshotAge` (S6, with `rate`): the server stamps each snapshot with `process.hrtime.bigint()`
+ *   (CLOCK_MONOTONIC, the same clock in every process on Linux) in its first 8 bytes; receipt minus stamp
+ *   goes into an HDR histogram for the snapshots received inside the window. 4-byte binary frames are
+ *   the id message of Godot 4's WebSocketMultiplayerPeer, counted as `ids`.
  *
  * Its own CPU time is reported with every mark, so a saturated load process shows in the results.
  *
@@ -73,7 +77,7 @@ interface Conn {
 function main(): void {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
   const send = (m: LoadNotice) => process.send!(m);
-  const counters: LoadCounters = { sent: 0, echoes: 0, snapshots: 0, otherFrames: 0, closes: 0, socketErrors: 0, disconnects: 0 };
+  const counters: LoadCounters = { sent: 0, echoes: 0, snapshots: 0, otherFrames: 0, closes: 0, socketErrors: 0, disconnects: 0, ids: 0 };
   const conns: Conn[] = [];
   let running = false;
   let stopping = false;
@@ -90,6 +94,8 @@ function main(): void {
   const lag = newHistogram();
   let windowStart = Infinity;
   let windowEnd = Infinity;
+  const snapAge = newHistogram();
+  let inWindow = false;
   const stamp = new Float64Array(2);
   const stampBytes = new Uint8Array(stamp.buffer);
 
@@ -110,6 +116,12 @@ function main(): void {
       }
     } else if (opcode === OP_BINARY && len === cfg.snapshotBytes) {
       counters.snapshots++;
+      if (cfg.snapshotAge && inWindow && len >= 8) {
+        const ageNs = process.hrtime.bigint() - buf.readBigInt64LE(off);
+        snapAge.record(Number(ageNs) / 1000);
+      }
+    } else if (cfg.snapshotAge && opcode === OP_BINARY && len === 4) {
+      counters.ids++;
     } else if (opcode === OP_CLOSE) {
       counters.closes++;
     } else {
@@ -299,6 +311,7 @@ function main(): void {
       fin.rttUncorrected = summarize(rttRaw);
       fin.sendLag = summarize(lag);
     }
+    if (cfg.snapshotAge) fin.snapshotAge = snapAge.encode();
     send(fin);
   };
 
@@ -324,9 +337,11 @@ function main(): void {
       }
     } else if (m.t === 'mark') {
       if (m.window === 'start') {
+        inWindow = true;
         windowStart = performance.now();
         for (const c of conns) c.echoesAtWindowStart = c.echoes;
       } else {
+        inWindow = false;
         windowEnd = performance.now();
       }
       mark();

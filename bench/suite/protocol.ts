@@ -27,9 +27,15 @@ export type ServerImpl = (typeof SERVER_IMPLS)[number];
 
 /**
  * How a server treats messages: echo them back (S1, S2), count them (S4 `sink`, S5 `idle`), or count
- * them and run the 60 Hz tick loop that sends a snapshot to every client (S3 `tick`).
+ * them and run the 60 Hz tick loop that sends a snapshot to every client (S3 `tick`), or the same loop
+ * as a game server at scale would write it (S6 `game`: ringsocket through `WebSocketMultiplayerPeer`, one
+ * `poll()` per tick and the snapshot as one publication; uWS with `app.publish` to one topic; each snapshot
+ * stamped with `process.hrtime.bigint()` in its first 8 bytes, little-endian).
  */
-export type ServerMode = 'echo' | 'sink' | 'tick' | 'idle';
+export type ServerMode = 'echo' | 'sink' | 'tick' | 'idle' | 'game';
+
+/** How the ringsocket backend reads packets: `getPacketInto` one reusable buffer, or `getPacket` (a new Uint8Array each). */
+export type RsRead = 'into' | 'packet';
 
 /**
  * How the ringsocket server's main thread polls outside tick mode: `immediate` = flat out, one
@@ -54,6 +60,8 @@ export interface ServerConfig {
   rsThreads: number;
   /** WebSocketPeer inboundBufferSize of ringsocket's peers (0: the default, 65535). */
   rsInboundBytes: number;
+  /** How ringsocket's per-peer backend reads packets (S1–S5). */
+  rsRead: RsRead;
   /** PeerPool workerNice for ringsocket. */
   rsNice: number;
   /** PeerPool workerResourceLimits.maxYoungGenerationSizeMb for ringsocket (0: Node's default). */
@@ -86,6 +94,12 @@ export interface LoadConfig {
   expectEcho: boolean;
   /** Milliseconds to wait for outstanding replies after 'stop'. */
   drainMs: number;
+  /**
+   * S6: snapshots carry the server's `process.hrtime.bigint()` in their first 8 bytes; record receipt
+   * minus stamp (same CLOCK_MONOTONIC in every process on Linux) for those received in the window. 4-byte
+   * binary frames are Godot's id message (ringsocket's WebSocketMultiplayerPeer), counted apart.
+   */
+  snapshotAge: boolean;
 }
 
 export interface ServerCounters {
@@ -101,6 +115,10 @@ export interface ServerCounters {
   closed: number;
   /** Messages that reached the server's I/O thread (ws-worker-postmessage: the worker), when known. */
   received: number;
+  /** Game mode: snapshots the server meant to send (the clients connected at each tick, summed). */
+  snapshotsIntended: number;
+  /** Tick modes: main-thread CPU (schedstat) spent inside the simulated work of the ticks. */
+  workCpuNs: number;
 }
 
 export interface TickSample {
@@ -150,6 +168,8 @@ export interface LoadCounters {
   socketErrors: number;
   /** Open connections whose socket closed before 'stop' (the server dropped them). */
   disconnects: number;
+  /** snapshotAge mode: 4-byte binary frames (the server's id message, Godot 4's WebSocketMultiplayerPeer). */
+  ids: number;
 }
 
 export interface LoadMark {
@@ -189,6 +209,8 @@ export interface LoadFinal {
   rttUncorrected?: LatencySummary;
   /** rate mode: how late the load process wrote each message after its intended time. */
   sendLag?: LatencySummary;
+  /** snapshotAge mode: receipt − stamp of the snapshots received in the window (LatencyHistogram.encode()). */
+  snapshotAge?: string;
 }
 
 export type LoadNotice =

@@ -11,7 +11,7 @@ import { isMain, REPO_ROOT, RESULTS_DIR, spread, type Spread } from '../common.j
 import { fmtNum, fmtSpreadNum } from './common.js';
 import { SERVER_IMPLS, type ServerImpl } from './protocol.js';
 import { readSuiteResults, RESULT_KIND, type SuiteResult, type VariantInfo } from './results.js';
-import { SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
+import { S6_IMPLS, SCENARIO_IDS, type RunResult, type ScenarioId } from './scenarios.js';
 import { percentileChartSvg, type Series as PercentileSeries } from '../../cli/svg.js';
 import { barChart, COLORS, lineChart, type Series } from './svg.js';
 
@@ -132,14 +132,16 @@ interface Picked {
 }
 
 /**
- * For each scenario, the latest result that ran it, preferring runs of all four servers to partial
+ * For each scenario, the latest result that ran it, preferring runs of all its servers to partial
  * ones, then full runs to --quick ones, then default loops to tuned experiments.
  */
 function pick(all: { file: string; result: SuiteResult }[]): Picked[] {
-  const score = (r: SuiteResult): number =>
-    (SERVER_IMPLS.every((i) => r.options.servers.includes(i)) ? 4 : 0) + (r.options.quick ? 0 : 2) + (r.options.rsLoop === undefined ? 1 : 0);
   const out: Picked[] = [];
   for (const id of SCENARIO_IDS) {
+    // "All servers": all those the scenario runs (S6 runs three).
+    const servers = id === 'S6' ? S6_IMPLS : SERVER_IMPLS;
+    const score = (r: SuiteResult): number =>
+      (servers.every((i) => r.options.servers.includes(i)) ? 4 : 0) + (r.options.quick ? 0 : 2) + (r.options.rsLoop === undefined ? 1 : 0);
     let chosen: { file: string; result: SuiteResult } | undefined;
     for (const x of all) {
       if (!x.result.runs.some((r) => r.scenario === id)) continue;
@@ -201,6 +203,30 @@ function targets(picked: Picked[]): string[] {
   const rw = med(s510.length > 0 ? s510 : null, BASELINE, 'rssPerConnKB');
   rows.push(['S5 RSS per idle connection ≤ ws-main (10,000)', known(rr, rw) ? `${fmtNum(rr)} KB vs ${fmtNum(rw)} KB` : '–', verdict(known(rr, rw) ? rr <= rw : null)]);
 
+  // Issue 14: the game server at scale (S6), at each client count the picked run has.
+  const s6p = picked.find((x) => x.scenario === 'S6');
+  const s6runs = s6p?.result.runs.filter((r) => r.scenario === 'S6') ?? [];
+  const sizes = [...new Set(s6runs.map((r) => r.variant).filter((n) => n !== 'floor'))].sort((x, y) => Number(x) - Number(y));
+  for (const n of sizes) {
+    const at = s6runs.filter((r) => r.variant === n);
+    const label = Number(n).toLocaleString('en-US');
+    const miss = med(at, 'ringsocket', 'missedPct');
+    rows.push([`S6 no tick missed at ${label} clients`, Number.isFinite(miss) ? `${fmtNum(miss)} % missed` : '–', verdict(Number.isFinite(miss) ? miss === 0 : null)]);
+    if (n === '2000') {
+      const over = med(at, 'ringsocket', 'lateOverFloorP99Ms');
+      rows.push([`S6 lateness p99 within 1 ms of the floor at ${label}`, Number.isFinite(over) ? `+${fmtNum(over)} ms` : '–', verdict(Number.isFinite(over) ? over <= 1 : null)]);
+    }
+    if (n === '10000') {
+      const cpu = med(at, 'ringsocket', 'nonWorkOverFloorPct');
+      rows.push([`S6 main-thread CPU outside the work < 1 % of wall at ${label} (over the floor)`, Number.isFinite(cpu) ? `${fmtNum(cpu)} %` : '–', verdict(Number.isFinite(cpu) ? cpu < 1 : null)]);
+    }
+    const del = med(at, 'ringsocket', 'deliveryPct');
+    rows.push([`S6 snapshot delivery ≥ 99 % at ${label}`, Number.isFinite(del) ? `${fmtNum(del)} %` : '–', verdict(Number.isFinite(del) ? del >= 99 : null)]);
+    const age = med(at, 'ringsocket', 'snapAgeP99Ms');
+    const ageU = med(at, 'uws-main', 'snapAgeP99Ms');
+    rows.push([`S6 snapshot age p99 ≤ uws-main's at ${label}`, known(age, ageU) ? `${fmtNum(age)} ms vs ${fmtNum(ageU)} ms` : '–', verdict(known(age, ageU) ? age <= ageU : null)]);
+  }
+
   return ['| target | ringsocket | verdict |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)];
 }
 
@@ -243,7 +269,7 @@ export function writeReport(files?: string[]): string {
   if (picked.length === 0) {
     md.push('No suite results yet.');
   } else {
-    md.push('## Targets (issue 4)', '', ...targets(picked), '');
+    md.push('## Targets (issues 4 and 14)', '', ...targets(picked), '');
   }
   let lastFile = '';
   for (const p of picked) {
@@ -252,7 +278,7 @@ export function writeReport(files?: string[]): string {
     md.push(`## ${p.scenario}`, '');
     if (p.file !== lastFile) md.push(
       `From \`${path.relative(path.join(REPO_ROOT, 'bench'), p.file)}\` (${r.startedAt}${r.options.quick ? ', **--quick**' : ''}, ${r.options.reps} rep(s), ` +
-        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}, workerNice ${r.options.rsNice === undefined ? 0 : r.options.rsNice < 0 ? '10 in S3, 0 elsewhere' : r.options.rsNice}, ` +
+        `ringsocket loop ${JSON.stringify(r.options.rsLoop ?? 'scenario default')}, PeerPool threads ${r.options.rsThreads === 0 ? 'default' : r.options.rsThreads}, workerNice ${r.options.rsNice === undefined ? 0 : r.options.rsNice < 0 ? '10 in S3, 0 elsewhere' : r.options.rsNice}${r.options.rsRead !== undefined ? `, reads with ${r.options.rsRead === 'packet' ? 'getPacket' : 'getPacketInto'}` : ''}, ` +
         `worker young generation ${youngLine(r.options.rsYoungMb)}).`,
       '',
       `Machine: ${machineLine(r)}.`,
@@ -282,6 +308,12 @@ export function writeReport(files?: string[]): string {
     '- **backlog**: messages that reached the server\'s I/O thread but not the application at the end of the window (the ' +
       'postMessage worker queues them without bound).',
     '- **RSS KB/conn** (S5): (RSS with N idle connections − RSS before any), after a forced GC, ÷ N.',
+    '- **S6** (game server at scale): the S3 loop with N clients sending 10 inputs/s each; snapshots stamped with ' +
+      '`process.hrtime.bigint()` (CLOCK_MONOTONIC, shared by every process), **snapshot age** = receipt − stamp in the load ' +
+      'processes; **delivery %** = snapshots/s received ÷ (clients × ticks run)/s; **main CPU outside the work** = main-thread ' +
+      'schedstat over the window − the CPU of the 8 ms of work (wall − run-queue wait around it), per tick; "− floor" subtracts the ' +
+      'no-client run of the same server. ringsocket: `WebSocketMultiplayerPeer`, one `poll()` per tick, the snapshot as one ' +
+      'publication; uws-main: `app.publish` to one topic; ws-main: a send loop.',
     '',
   );
   writeFileSync(RESULTS_MD, md.join('\n'));

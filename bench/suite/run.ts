@@ -14,13 +14,14 @@
  * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
  *          [--rs-loop immediate|paced|wait] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
  *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
+ *          [--s6-clients 2000,5000,10000] [--rs-read into|packet]
  * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
  * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
  * (the servers then exit cleanly instead of being killed).
  */
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { argInt, argList, argValue, isMain, machineFacts, openFilesLimit, REPO_ROOT } from '../common.js';
+import { argInt, argList, argValue, isMain, machineFacts, openFilesLimit, REPO_ROOT, spread } from '../common.js';
 import { fmtNum, tryRaiseFdLimit } from './common.js';
 import { SERVER_IMPLS, type RsLoop, type ServerImpl } from './protocol.js';
 import { writeSuiteResult, type SuiteResult, type VariantInfo } from './results.js';
@@ -35,6 +36,11 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
   const s5 = argValue(argv, 's5-conns');
   const s5Conns = s5 === undefined || s5 === '' ? (quick ? [5_000] : [10_000, 50_000]) : s5.split(',').map((x) => Number(x.replace(/_/g, '')));
   if (s5Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s5-conns must be positive integers, got ${s5}`);
+  const s6 = argValue(argv, 's6-clients');
+  const s6Clients = s6 === undefined || s6 === '' ? (quick ? [2_000] : [2_000, 5_000, 10_000]) : s6.split(',').map((x) => Number(x.replace(/_/g, '')));
+  if (s6Clients.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s6-clients must be positive integers, got ${s6}`);
+  const rsRead = argValue(argv, 'rs-read') ?? 'into';
+  if (rsRead !== 'into' && rsRead !== 'packet') throw new TypeError(`--rs-read must be into or packet, got ${rsRead}`);
   return {
     scenarios: argList(argv, 'scenario', SCENARIO_IDS),
     servers: argList(argv, 'servers', SERVER_IMPLS),
@@ -47,6 +53,8 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     rsNice: argInt(argv, 'rs-nice', -1, -1),
     rsYoungMb: argInt(argv, 'rs-young-mb', -1, -1),
     s5Conns,
+    s6Clients,
+    rsRead,
     rssLimitMiB: argInt(argv, 'rss-limit-mib', 4096),
     floodBatch: argInt(argv, 'flood-batch', 0, 0),
     cpuProfDir: cpuProf === undefined ? '' : path.resolve(cpuProf === '' ? 'prof' : cpuProf),
@@ -68,6 +76,23 @@ function runLine(v: Variant, r: RunResult): string {
   const notes = r.detail.notes !== undefined ? ` [${r.detail.notes.join('; ')}]` : '';
   const slow = r.detail.phasesMs !== undefined && r.wallMs > 2 * (v.warmupMs + v.measureMs) + 4000 ? ` phases ${JSON.stringify(r.detail.phasesMs)}` : '';
   return `${tag} ${who} ${shown} (${secs})${notes}${slow}`;
+}
+
+/**
+ * S6: each loaded run's lateness p99 minus the no-client floor's (the same server's median over this
+ * invocation's S6 floor runs; the floor is the timer's own lateness with that server's threads idle).
+ */
+export function lateOverFloor(runs: RunResult[]): void {
+  for (const r of runs) {
+    if (r.scenario !== 'S6' || !r.ok) continue;
+    const floor = spread(runs.filter((x) => x.scenario === 'S6' && x.variant === 'floor' && x.impl === r.impl && x.ok).map((x) => x.metrics.lateP99Ms ?? NaN)).median;
+    r.metrics.floorP99Ms = floor;
+    r.metrics.lateOverFloorP99Ms = (r.metrics.lateP99Ms ?? NaN) - floor;
+    // The floor's "outside the work" is the timer, the marks and the measuring itself (see ThreadSchedstat).
+    const floorCpu = spread(runs.filter((x) => x.scenario === 'S6' && x.variant === 'floor' && x.impl === r.impl && x.ok).map((x) => x.metrics.nonWorkCpuUsPerTick ?? NaN)).median;
+    r.metrics.nonWorkOverFloorUsPerTick = (r.metrics.nonWorkCpuUsPerTick ?? NaN) - floorCpu;
+    r.metrics.nonWorkOverFloorPct = (100 * r.metrics.nonWorkOverFloorUsPerTick * (r.metrics.ticksRun ?? NaN)) / ((r.metrics.windowMs ?? NaN) * 1000);
+  }
 }
 
 async function main(): Promise<void> {
@@ -118,6 +143,8 @@ async function main(): Promise<void> {
       }
     }
   }
+
+  lateOverFloor(runs);
 
   const variantInfos: VariantInfo[] = variants.map((v) => ({
     scenario: v.scenario,

@@ -6,6 +6,8 @@ import { Child } from './procs.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { sleep, spread } from '../common.js';
+import { LatencyHistogram, newHistogram } from '../../cli/histogram.js';
+import { summarize as summarizeHistogram } from './load.js';
 import { machineBusyPct, machineCpu } from './common.js';
 import type {
   LatencySummary,
@@ -15,6 +17,7 @@ import type {
   LoadMark,
   LoadNotice,
   RsLoop,
+  RsRead,
   ServerCommand,
   ServerConfig,
   ServerImpl,
@@ -24,7 +27,7 @@ import type {
   TickSample,
 } from './protocol.js';
 
-export const SCENARIO_IDS = ['S1', 'S2', 'S3', 'S4', 'S5'] as const;
+export const SCENARIO_IDS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 const SERVER_JS = new URL('./server.js', import.meta.url);
@@ -56,6 +59,12 @@ export interface Variant {
   metrics: MetricDef[];
   /** Chart-worthy metric for RESULTS.md bars. */
   headline: string;
+  /** Connections per load process (default CONNS_PER_LOAD_PROCESS). */
+  connsPerLoad?: number;
+  /** Handshakes in flight at once per load process (default 256). */
+  connectConcurrency?: number;
+  /** Only these servers run it (the others are skipped with a reason). */
+  impls?: readonly ServerImpl[];
 }
 
 export interface SuiteOptions {
@@ -78,6 +87,10 @@ export interface SuiteOptions {
   rsYoungMb: number;
   /** S5 connection counts. */
   s5Conns: number[];
+  /** S6 client counts. */
+  s6Clients: number[];
+  /** How ringsocket's per-peer backend reads packets (S1–S5): getPacketInto (default) or getPacket. */
+  rsRead: RsRead;
   rssLimitMiB: number;
   /** Frames per write of the S3 and S4 floods (0: the scenario's own, 8 and 32). */
   floodBatch: number;
@@ -100,6 +113,8 @@ export interface RunResult {
     rtt?: LatencySummary;
     rttUncorrected?: LatencySummary;
     sendLag?: LatencySummary;
+    /** S6: receipt − server stamp of the snapshots received in the window, all load processes merged. */
+    snapshotAge?: LatencySummary;
     ticks?: TickSample[];
     serverExtra?: Record<string, unknown>;
     notes?: string[];
@@ -256,8 +271,67 @@ export function variantsOf(id: ScenarioId, o: SuiteOptions): Variant[] {
         ],
         headline: 'rssPerConnKB',
       }));
+    case 'S6': {
+      const common = {
+        ...base,
+        scenario: 'S6' as const,
+        mode: 'game' as const,
+        rsLoop: 'paced' as const,
+        warmupMs: q ? 1000 : 2000,
+        measureMs: q ? 2000 : 5000,
+        drainMs: 500,
+        headline: 'lateP99Ms',
+        impls: S6_IMPLS,
+      };
+      const tick = [
+        M('missedPct', 'ticks missed %', 'lower', false),
+        M('lateP99Ms', 'lateness p99 ms', 'lower'),
+        M('lateOverFloorP99Ms', 'p99 − floor p99 ms', 'lower', false),
+        M('nonWorkCpuUsPerTick', 'main CPU outside work µs/tick', 'lower'),
+        M('nonWorkCpuPct', 'main CPU outside work % of wall', 'lower', false),
+        M('nonWorkOverFloorPct', 'same − floor, % of wall', 'lower', false),
+      ];
+      return [
+        {
+          ...common,
+          name: 'floor',
+          title: 'S6 game server with no clients (the floor: 60 Hz, 8 ms work, nothing to send)',
+          conns: 0,
+          metrics: [...tick, M('procCpuPct', 'process CPU %', 'none', false), M('rssMiB', 'RSS MiB', 'lower', false), M('othersCpuPct', 'others CPU %', 'none', false)],
+        },
+        ...o.s6Clients.map((n) => ({
+          ...common,
+          name: `${n}`,
+          title:
+            `S6 game server at scale: ${n.toLocaleString('en-US')} clients, 60 Hz tick with 8 ms of work, a 256 B stamped snapshot to every client ` +
+            `each tick, 10 inputs/s of 64 B per client (${(n * 10).toLocaleString('en-US')}/s, spread evenly)`,
+          conns: n,
+          load: { mode: 'rate' as const, inflight: 1, rate: n * 10, expectEcho: false, size: 64 },
+          connsPerLoad: S6_CONNS_PER_LOAD,
+          connectConcurrency: 64,
+          metrics: [
+            ...tick,
+            M('deliveryPct', 'snapshot delivery %', 'higher', false),
+            M('snapAgeP50Ms', 'snapshot age p50 ms', 'lower'),
+            M('snapAgeP99Ms', 'snapshot age p99 ms', 'lower'),
+            M('inputsConsumedPerSec', 'inputs consumed/s', 'higher', false),
+            M('inputsSentPerSec', 'inputs sent/s', 'none', false),
+            M('workerCpuPct', 'other threads CPU %', 'none', false),
+            M('procCpuPct', 'process CPU %', 'none', false),
+            M('rssMiB', 'RSS MiB', 'lower'),
+            M('loadCpuPct', 'load CPU %', 'none', false),
+            M('othersCpuPct', 'others CPU %', 'none', false),
+          ],
+        })),
+      ];
+    }
   }
 }
+
+/** S6 compares the servers a game at scale would pick: ringsocket's many-peer class, ws on the main thread, uWS with topics. */
+export const S6_IMPLS: readonly ServerImpl[] = ['ringsocket', 'ws-main', 'uws-main'];
+/** S6: one load process per 2,500 clients (each is one Node thread reading 150,000 snapshots/s). */
+const S6_CONNS_PER_LOAD = 2_500;
 
 /** Connections per load process: below the 20,000 open files each process may have here. */
 const CONNS_PER_LOAD_PROCESS = 15_000;
@@ -274,8 +348,11 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     tick: TICK,
     rsLoop: v.rsLoop,
     pacedMs: v.mode === 'idle' ? Math.max(o.pacedMs, 5) : o.pacedMs,
+    rsRead: o.rsRead,
     rsThreads: o.rsThreads,
     rsInboundBytes: o.rsInboundBytes,
+    // S6 leaves the workers at 0: there they carry the snapshots (the fan-out), and at 10 on this shared
+    // machine they got ~11 % of a core and delivered 4.4 % of the snapshots at 2,000 clients (36 % at 0).
     rsNice: o.rsNice >= 0 ? o.rsNice : v.mode === 'tick' ? TICK_LOOP_NICE : 0,
     rsYoungMb: o.rsYoungMb >= 0 ? o.rsYoungMb : v.mode === 'idle' ? IDLE_YOUNG_MB : 0,
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,
@@ -284,7 +361,7 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
 
 function loadConfigs(v: Variant, port: number): LoadConfig[] {
   if (v.conns === 0) return [];
-  const procs = Math.ceil(v.conns / CONNS_PER_LOAD_PROCESS);
+  const procs = Math.ceil(v.conns / (v.connsPerLoad ?? CONNS_PER_LOAD_PROCESS));
   const out: LoadConfig[] = [];
   for (let i = 0; i < procs; i++) {
     const conns = Math.floor(v.conns / procs) + (i < v.conns % procs ? 1 : 0);
@@ -301,8 +378,9 @@ function loadConfigs(v: Variant, port: number): LoadConfig[] {
       inflight: v.load.inflight,
       rate: v.load.rate / procs,
       expectEcho: v.load.expectEcho,
-      connectConcurrency: 256,
+      connectConcurrency: v.connectConcurrency ?? 256,
       drainMs: v.drainMs,
+      snapshotAge: v.scenario === 'S6',
     });
   }
   return out;
@@ -331,6 +409,10 @@ function tickMetrics(m: Record<string, number>, ticks: NonNullable<ServerMark['t
 export async function runOne(v: Variant, impl: ServerImpl, rep: number, o: SuiteOptions, fdLimitForServer: number | undefined): Promise<RunResult> {
   const t0 = performance.now();
   const result: RunResult = { scenario: v.scenario, variant: v.name, impl, rep, ok: false, error: '', skipped: '', metrics: {}, detail: {}, wallMs: 0 };
+  if (v.impls !== undefined && !v.impls.includes(impl)) {
+    result.skipped = `${v.scenario} runs ${v.impls.join(', ')} only`;
+    return result;
+  }
   const sp: Spawned = {
     server: new Child<ServerNotice, ServerCommand>(`${impl} server`, SERVER_JS, serverConfig(v, impl, o), {
       execArgv: [
@@ -390,11 +472,13 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
     tp = now;
   };
   r.detail.phasesMs = phases;
-  const c = await startLoads(v, sp, port, 30_000);
+  // Many clients (S6): connecting and the server seeing them open take longer.
+  const connectMs = v.conns > 1000 ? 120_000 : 30_000;
+  const c = await startLoads(v, sp, port, connectMs);
   phase('connect');
   const notes: string[] = [];
   if (c.failed > 0) notes.push(`${c.failed} connections failed (${c.firstError})`);
-  await sp.server.ask({ t: 'await-clients', n: c.conns }, 'clients', 30_000);
+  await sp.server.ask({ t: 'await-clients', n: c.conns }, 'clients', connectMs);
   phase('awaitClients');
   for (const l of sp.loads) l.send({ t: 'go' });
   await sleep(v.warmupMs);
@@ -479,6 +563,36 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
   if (b.s.ticks !== undefined) {
     tickMetrics(m, b.s.ticks);
     r.detail.ticks = b.s.ticks.samples;
+    if (b.s.ticks.run === 0) {
+      // The loop never came round inside the window (ws-main at 10,000 clients in S6): every slot missed.
+      m.missedPct = 100;
+      notes.push('no tick ran inside the window');
+    }
+  }
+  if (v.scenario === 'S6') {
+    gameMetrics(m, a.s, b.s);
+    m.rssMiB = b.s.rss / 2 ** 20;
+    // Snapshots received by the clients (their clocks) / snapshots the server meant to send (its clock).
+    m.snapshotsIntendedPerSec = ((b.s.counters.snapshotsIntended - a.s.counters.snapshotsIntended) / sMs) * 1000;
+    m.deliveryPct = (100 * dSnap) / m.snapshotsIntendedPerSec;
+    m.inputsSentPerSec = dSent;
+    m.inputsConsumedPerSec = m.consumedPerSec;
+    m.ids = sum(finals.map((f) => f.counters.ids));
+    // Whole-run totals (server clock, from the final mark): inputs the application consumed, and
+    // snapshots the server meant to send.
+    m.inputsConsumedTotal = fin.counters.consumed;
+    m.snapshotsIntendedTotal = fin.counters.snapshotsIntended;
+    m.inputsSentTotal = sum(finals.map((f) => f.counters.sent));
+    const age = newHistogram();
+    for (const f of finals) if (f.snapshotAge !== undefined) age.add(LatencyHistogram.decode(f.snapshotAge));
+    const ages = summarizeHistogram(age);
+    r.detail.snapshotAge = ages;
+    m.snapAgeP50Ms = ages.p50 / 1000;
+    m.snapAgeP99Ms = ages.p99 / 1000;
+    m.snapAgeP999Ms = ages.p999 / 1000;
+    m.snapAgeMaxMs = ages.max / 1000;
+    m.snapAgeCount = ages.count;
+    if (m.deliveryPct < 99) notes.push(`snapshot delivery ${m.deliveryPct.toFixed(1)} %`);
   }
   if (fin.extra !== undefined) r.detail.serverExtra = fin.extra;
   if (notes.length > 0) r.detail.notes = notes;
@@ -502,6 +616,29 @@ async function runFloor(v: Variant, sp: Spawned, r: RunResult): Promise<void> {
     tickMetrics(r.metrics, b.ticks);
     r.detail.ticks = b.ticks.samples;
   }
+  if (v.scenario === 'S6') {
+    gameMetrics(r.metrics, a, b);
+    r.metrics.rssMiB = b.rss / 2 ** 20;
+  }
+}
+
+/**
+ * S6: the main thread's CPU outside the simulated work (schedstat of the main thread over the window
+ * minus the CPU the work itself took, measured around it each tick as wall minus run-queue wait: see
+ * ThreadSchedstat; the two reads per tick, ~15 µs, fall outside the work and show in the floor), per tick run and as % of wall; the other threads'
+ * CPU (process − main: ringsocket's I/O workers; libuv, GC helpers and uWS's own for the others).
+ */
+function gameMetrics(m: Record<string, number>, a: ServerMark, b: ServerMark): void {
+  const ms = b.now - a.now;
+  const main = b.mainCpuNs - a.mainCpuNs;
+  const work = b.counters.workCpuNs - a.counters.workCpuNs;
+  const ticks = b.ticks?.run ?? 0;
+  m.workCpuMsPerTick = ticks > 0 ? work / ticks / 1e6 : NaN;
+  m.nonWorkCpuUsPerTick = ticks > 0 ? (main - work) / ticks / 1000 : NaN;
+  m.nonWorkCpuPct = pct(main - work, ms);
+  m.mainCpuPct = pct(main, ms);
+  m.procCpuPct = pct(b.procCpuNs - a.procCpuNs, ms);
+  m.workerCpuPct = m.procCpuPct - m.mainCpuPct;
 }
 
 async function runIdle(v: Variant, sp: Spawned, port: number, r: RunResult): Promise<void> {

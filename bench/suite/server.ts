@@ -7,7 +7,7 @@
  * application code runs in every implementation); process CPU from process.cpuUsage (all threads).
  */
 import { isMain, openFilesLimit, processCpuNs, threadCpuNs } from '../common.js';
-import { busyWork } from './common.js';
+import { busyWork, ThreadSchedstat } from './common.js';
 import type { ServerCommand, ServerConfig, ServerCounters, ServerMark, ServerNotice } from './protocol.js';
 import { TickLoop } from './tick.js';
 import type { Backend, BackendFactory } from './servers/backend.js';
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
     opened: 0,
     closed: 0,
     received: 0,
+    snapshotsIntended: 0,
+    workCpuNs: 0,
   };
   let backend: Backend;
   let port: number;
@@ -51,6 +53,10 @@ async function main(): Promise<void> {
   }
 
   let tick: TickLoop | null = null;
+  // Game mode: snapshots start once the clients asked for are connected (await-clients), so that the
+  // connect phase is not a race against a fan-out to the clients already there; the tick (and so the
+  // polling that completes handshakes) runs from the start.
+  let sending = false;
   if (cfg.mode === 'tick') {
     const snapshot = new Uint8Array(cfg.tick.snapshotBytes).fill(SNAPSHOT_FILL);
     tick = new TickLoop(cfg.tick.hz, () => {
@@ -58,6 +64,26 @@ async function main(): Promise<void> {
       backend.ingest();
       const ingest = performance.now() - t;
       busyWork(cfg.tick.busyMs);
+      backend.broadcast(snapshot);
+      return ingest;
+    });
+    tick.start();
+  } else if (cfg.mode === 'game') {
+    const schedstat = new ThreadSchedstat();
+    const work = (): void => busyWork(cfg.tick.busyMs);
+    // S6: the same loop; the work's own CPU is measured (wall minus run-queue wait, see ThreadSchedstat)
+    // so that the main thread's CPU outside the work is known; each snapshot is a fresh buffer (ws keeps a reference
+    // to what it has not written yet) stamped with CLOCK_MONOTONIC (process.hrtime.bigint()) just
+    // before it is sent.
+    tick = new TickLoop(cfg.tick.hz, () => {
+      const t = performance.now();
+      backend.ingest();
+      const ingest = performance.now() - t;
+      counters.workCpuNs += schedstat.cpuOfBusyStretch(work);
+      if (!sending) return ingest;
+      const snapshot = new Uint8Array(cfg.tick.snapshotBytes).fill(SNAPSHOT_FILL);
+      counters.snapshotsIntended += backend.openCount();
+      new DataView(snapshot.buffer).setBigInt64(0, process.hrtime.bigint(), true);
       backend.broadcast(snapshot);
       return ingest;
     });
@@ -94,7 +120,10 @@ async function main(): Promise<void> {
   process.on('message', (m: ServerCommand) => {
     if (m.t === 'await-clients') {
       const check = (): void => {
-        if (backend.openCount() >= m.n) send({ t: 'clients', n: backend.openCount() });
+        if (backend.openCount() >= m.n) {
+          sending = true;
+          send({ t: 'clients', n: backend.openCount() });
+        }
         else setTimeout(check, 5);
       };
       check();

@@ -5,10 +5,15 @@
  * Outside tick mode the loop is either flat out (`immediate`: setImmediate between passes) or
  * `paced` (one pass every pacedMs). In tick mode nothing runs between ticks: each tick's ingest()
  * accepts, polls and drains every peer once.
+ *
+ * Packets are read with `getPacketInto` into one reusable buffer (`--rs-read into`, the default) or with
+ * `getPacket` (`--rs-read packet`, a new Uint8Array each). S6 (`game` mode) is another server: see
+ * ringsocket-game.ts (WebSocketMultiplayerPeer).
  */
 import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer } from '../../../src/index.js';
 import type { ServerConfig, ServerCounters } from '../protocol.js';
 import type { Backend } from './backend.js';
+import { createRingsocketGame } from './ringsocket-game.js';
 
 interface Entry {
   peer: WebSocketPeer;
@@ -16,6 +21,7 @@ interface Entry {
 }
 
 export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): Backend {
+  if (cfg.mode === 'game') return createRingsocketGame(cfg, counters);
   const pool = new PeerPool({
     ...(cfg.rsThreads > 0 ? { threads: cfg.rsThreads } : {}),
     ...(cfg.rsYoungMb > 0 ? { workerResourceLimits: { maxYoungGenerationSizeMb: cfg.rsYoungMb } } : {}),
@@ -28,6 +34,9 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
   const failures = new Map<string, number>();
   let open = 0;
   const echo = cfg.mode === 'echo';
+  const into = cfg.rsRead !== 'packet';
+  // One buffer for every read: no packet can be longer than a peer's inboundBufferSize.
+  const buf = new Uint8Array(cfg.rsInboundBytes > 0 ? cfg.rsInboundBytes : 65535);
 
   const pass = (): void => {
     while (server.isConnectionAvailable()) {
@@ -51,13 +60,25 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
           counters.opened++;
         }
         let n = p.getAvailablePacketCount();
-        while (n-- > 0) {
-          const pkt = p.getPacket();
-          counters.consumed++;
-          counters.consumedBytes += pkt.byteLength;
-          if (echo) {
-            if (p.send(pkt) === ErrorCode.OK) counters.echoed++;
-            else counters.sendFailed++;
+        if (into) {
+          while (n-- > 0) {
+            const len = p.getPacketInto(buf);
+            counters.consumed++;
+            counters.consumedBytes += len;
+            if (echo) {
+              if (p.send(buf.subarray(0, len)) === ErrorCode.OK) counters.echoed++;
+              else counters.sendFailed++;
+            }
+          }
+        } else {
+          while (n-- > 0) {
+            const pkt = p.getPacket();
+            counters.consumed++;
+            counters.consumedBytes += pkt.byteLength;
+            if (echo) {
+              if (p.send(pkt) === ErrorCode.OK) counters.echoed++;
+              else counters.sendFailed++;
+            }
           }
         }
       } else if (state === State.CLOSED) {

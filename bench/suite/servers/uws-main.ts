@@ -22,16 +22,20 @@ function loadNative(): Uws {
 
 /** uWS send() results (docs/index.d.ts): 1 sent, 0 buffered (backpressure), 2 dropped. */
 const DROPPED = 2;
+/** S6 (game mode): every client subscribes to it and the snapshot is one `app.publish`. */
+const TOPIC = 'snapshot';
 
 export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Backend {
   const uws = loadNative();
   const clients = new Set<UwsSocket>();
   const echo = cfg.mode === 'echo';
+  const game = cfg.mode === 'game';
+  let app: import('@trufflesuite/uws-js-unofficial').TemplatedApp | null = null;
   return {
     listen() {
       return new Promise((resolve, reject) => {
-        uws
-          .App()
+        app = uws.App();
+        app
           .ws('/*', {
             compression: uws.DISABLED,
             maxPayloadLength: 64 * 1024,
@@ -40,6 +44,7 @@ export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Back
             idleTimeout: 0,
             open: (ws) => {
               clients.add(ws);
+              if (game) ws.subscribe(TOPIC);
               counters.opened++;
             },
             message: (ws, message, isBinary) => {
@@ -66,6 +71,14 @@ export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Back
     openCount: () => clients.size,
     ingest() {},
     broadcast(data) {
+      if (game) {
+        // One publication, framed once by uWS; it reports only whether anyone was subscribed.
+        if (clients.size > 0) {
+          app!.publish(TOPIC, data, true);
+          counters.snapshotsSent += clients.size;
+        }
+        return;
+      }
       for (const ws of clients) {
         if (ws.send(data, true) === DROPPED) counters.snapshotsFailed++;
         else counters.snapshotsSent++;
