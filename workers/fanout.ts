@@ -23,6 +23,10 @@ export const NOT_OPEN = 3;
 /** A connection as topics see it (`Connection` is one). */
 export interface FanoutMember {
   readonly slot: number;
+  /** Corked for the current command burst (its writes leave in one writev when the burst ends). */
+  readonly corked: boolean;
+  /** Cork the socket for the rest of the burst; false when there is none to cork. */
+  cork(): boolean;
   /** Topic ids it is a member of (null: none). */
   topics: number[] | null;
   /** Write one publication: `frame` is the whole unmasked frame shared by every member, `payload` its bytes. */
@@ -110,9 +114,9 @@ export class Fanout {
    * One CMD_PUBLISH_* record: `view` is ring memory (valid until the burst's release), `flags` its
    * FIRST/LAST bits, `exclude` a slot to leave out (-1: none).
    */
-  record(topic: number, exclude: number, binary: boolean, flags: number, view: Uint8Array): void {
+  record(topic: number, exclude: number, binary: boolean, flags: number, view: Uint8Array, corked: FanoutMember[]): void {
     if ((flags & FLAG_FIRST) !== 0 && (flags & FLAG_LAST) !== 0) {
-      this.#publish(topic, exclude, binary, view);
+      this.#publish(topic, exclude, binary, view, corked);
       return;
     }
     if ((flags & FLAG_FIRST) !== 0) this.#parts = [];
@@ -120,11 +124,17 @@ export class Fanout {
     if ((flags & FLAG_LAST) !== 0) {
       const whole = Buffer.concat(this.#parts);
       this.#parts = [];
-      this.#publish(topic, exclude, binary, whole);
+      this.#publish(topic, exclude, binary, whole, corked);
     }
   }
 
-  #publish(topic: number, exclude: number, binary: boolean, payload: Uint8Array): void {
+  /**
+   * Every member gets the frame; each member's socket is corked for the rest of the command burst (the
+   * runtime uncorks them at its end), so k publications in one burst leave in one writev per socket, not
+   * k syscalls (measured in bench/suite S6 at 2,000 clients, a worker behind on the fan-out: snapshot
+   * delivery 30 % -> 108 % catching up, age p50 3.4 -> 1.4 s, one run each on a loaded machine).
+   */
+  #publish(topic: number, exclude: number, binary: boolean, payload: Uint8Array, corked: FanoutMember[]): void {
     const set = this.#members.get(topic);
     if (set === undefined) return;
     const frame = serverFrame(binary, payload);
@@ -133,6 +143,7 @@ export class Fanout {
     st.fanoutFrames++;
     for (const m of set) {
       if (m.slot === exclude) continue;
+      if (!m.corked && m.cork()) corked.push(m);
       const r = m.publish(frame, body, binary);
       if (r === WROTE) st.fanoutWrites++;
       else if (r === SKIPPED) {

@@ -119,7 +119,7 @@ export class WorkerRuntime implements ListenerHost {
         }
         case CMD_PUBLISH_TEXT:
         case CMD_PUBLISH_BINARY:
-          this.fanout.record(c.aux, slot, kind === CMD_PUBLISH_BINARY, c.kind, c.viewPayload());
+          this.fanout.record(c.aux, slot, kind === CMD_PUBLISH_BINARY, c.kind, c.viewPayload(), corked);
           break;
         case CMD_SUBSCRIBE: {
           const conn = this.conns[slot];
