@@ -9,12 +9,10 @@
  * (socket-events.ts). An open connection that has not read a byte yet holds no reader ("idle": most of
  * 50,000 connections): its state is this object and its socket.
  */
-import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
-import type { AcceptConfig, ConnectConfig, OpenInfo } from '../src/protocol/control.js';
-import { answer, findHeadEnd, refuse } from './handshake.js';
+import type { AcceptConfig, ConnectConfig } from '../src/protocol/control.js';
 import { encodeJson } from '../src/protocol/control.js';
-import { EV_OPEN, FLAG_FIRST, FLAG_LAST } from '../src/protocol/records.js';
+import { EV_OPEN, FLAG_LAST } from '../src/protocol/records.js';
 import type { ConnectionHost, PendingItem } from './hosts.js';
 import { Beat } from './heartbeat.js';
 import { abortDial, dial, type DialEvents } from './dial.js';
@@ -23,33 +21,29 @@ import { forgetPeername } from './internals.js';
 import { NO_PENDING } from './delivery.js';
 import { CLOSED_SLOW, NOT_OPEN, SKIPPED, WROTE, type FanoutMember } from './fanout.js';
 import { Framing, type FramingConn } from './framing.js';
-import { closeFrame, frameMessage, OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from './frame-writer.js';
+import { closeFrame, frameMessage, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from './frame-writer.js';
+import { Opening } from './opening.js';
+import { Outbound } from './outbound.js';
 
 /** A connection's budgets, from its ConnectConfig or AcceptConfig. */
-interface Limits {
-  inboundBufferSize: number;
-  maxQueuedPackets: number;
-  outboundBufferSize: number;
-  slowPeerPolicy: number;
-}
+type Limits = Pick<AcceptConfig, 'inboundBufferSize' | 'maxQueuedPackets' | 'outboundBufferSize' | 'slowPeerPolicy'>;
 
 const NO_LIMITS: Limits = { inboundBufferSize: 1, maxQueuedPackets: 1, outboundBufferSize: 1, slowPeerPolicy: 0 };
-
-/** The shared empty write list: replaced by a connection's own on first use, never written to. */
-const NO_WRITES: number[] = [];
 
 /** The close code of a connection that ended without a close frame from the peer. */
 const CODE_ABNORMAL = 1006;
 const CODE_NONE = 1005;
 const NO_BYTES = new Uint8Array(0);
 
-/** `#flags` bits: one field for the booleans of every connection (see the accessors). */
+/** `#flags` bits: one field for the booleans of every connection. */
 const READING_PAUSED = 1;
-/** TCP_NODELAY as last asked for. */
-const NO_DELAY = 2;
+/** The socket is gone (nothing more can arrive). */
 const SOCKET_CLOSED = 4;
+/** EV_CLOSED is out: the slot is the main thread's again (set by delivery). */
 const RETIRED = 8;
+/** The main thread dropped us (negative close) or a local timer gave up: close code -1. */
 const DROPPED = 16;
+/** The socket is corked for the current command burst (see `cork`). */
 const CORKED = 32;
 /**
  * Our close frame is out: read on whatever the inbound budget says, until the remote's close frame, and
@@ -65,32 +59,6 @@ const CLOSE_WHEN_SLOW = 256;
 const CLOSE_RECEIVED = 512;
 /** A resume of reading is scheduled (process.nextTick). */
 const RESUMING = 1024;
-
-/**
- * What a connection needs only until it is open: the server side's request bytes and accept config,
- * the handshake deadline, the client's dial, and what EV_OPEN reports. Dropped once EV_OPEN is out.
- */
-class Opening {
-  /** Server side: the request head so far, when it came in more than one chunk. */
-  request: Buffer | null = null;
-  accept: AcceptConfig | null = null;
-  secure = false;
-  /** Server side: the stream's handshake deadline (the listener's timer, handed over with the socket). */
-  deadline: NodeJS.Timeout | null = null;
-  /** Client side: the HTTP upgrade request in flight. */
-  dial: ClientRequest | null = null;
-  host = '';
-  port = 0;
-  noDelay: boolean;
-  /** Server side: counted in the listener's pendingHandshakes until the request is answered or fails. */
-  pending = false;
-  protocol = '';
-  url: string | undefined = undefined;
-
-  constructor(noDelay: boolean) {
-    this.noDelay = noDelay;
-  }
-}
 
 /** What a connection needs only once its closing handshake started: the timer, the peer's code and reason. */
 class Closing {
@@ -121,10 +89,8 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   #sock: Socket | null = null;
   /** The frame reader and its sink, from the first bytes after the handshake. */
   #framing: Framing | null = null;
-  /** Write-completion queue: payload bytes * 2 + (message end ? 1 : 0), in send order. */
-  #writes: number[] = NO_WRITES;
-  /** Write-completion callback, made on the first send (an idle connection holds none). */
-  #onWritten: ((err?: Error | null) => void) | null = null;
+  /** The outbound side, from the first send (an idle connection holds none). */
+  #out: Outbound | null = null;
   #beat: Beat | null = null;
   #closing: Closing | null = null;
   #flags = 0;
@@ -139,43 +105,21 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     this.#opening = opening;
   }
 
-  #setFlag(bit: number, on: boolean): void {
-    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
-  }
-
-  /** The socket is gone (nothing more can arrive). */
   get socketClosed(): boolean {
     return (this.#flags & SOCKET_CLOSED) !== 0;
   }
-  set socketClosed(on: boolean) {
-    this.#setFlag(SOCKET_CLOSED, on);
-  }
-
-  /** EV_CLOSED is out: the slot is the main thread's again (set by the runtime). */
   get retired(): boolean {
     return (this.#flags & RETIRED) !== 0;
   }
   set retired(on: boolean) {
-    this.#setFlag(RETIRED, on);
+    this.#flags = on ? this.#flags | RETIRED : this.#flags & ~RETIRED;
   }
-
-  /** Set when the main thread dropped us (negative close) or a local timer gave up: close code -1. */
-  get dropped(): boolean {
-    return (this.#flags & DROPPED) !== 0;
-  }
-  set dropped(on: boolean) {
-    this.#setFlag(DROPPED, on);
-  }
-
-  /** The socket is corked for the current command burst (see `cork`). */
   get corked(): boolean {
     return (this.#flags & CORKED) !== 0;
   }
-
   get readingPaused(): boolean {
     return (this.#flags & READING_PAUSED) !== 0;
   }
-
   get closeSent(): boolean {
     return (this.#flags & CLOSE_SENT) !== 0;
   }
@@ -194,7 +138,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
       op.dial = dial(cfg, host.handshakeTimeoutMs, conn);
     } catch (err) {
       conn.error = errorCode(err);
-      conn.socketClosed = true;
+      conn.#flags |= SOCKET_CLOSED;
       conn.#opening = null;
       queueMicrotask(() => host.closed(conn, -1, '', conn.error));
       return conn;
@@ -207,7 +151,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   static failed(host: ConnectionHost, slot: number, error: string): Connection {
     const conn = new Connection(host, slot, NO_LIMITS, null);
     conn.error = error;
-    conn.socketClosed = true;
+    conn.#flags |= SOCKET_CLOSED;
     queueMicrotask(() => host.closed(conn, -1, '', error));
     return conn;
   }
@@ -218,14 +162,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
    * `rawGone('HANDSHAKE_TIMEOUT')`; we clear it once the request is answered.
    */
   static accept(host: ConnectionHost, slot: number, socket: Socket, cfg: AcceptConfig, secure: boolean, deadline: NodeJS.Timeout): Connection {
-    const op = new Opening(cfg.noDelay);
-    op.accept = cfg;
-    op.pending = true; // the stream's count goes over to us
-    op.secure = secure;
-    op.deadline = deadline;
-    op.host = socket.remoteAddress ?? '';
-    op.port = socket.remotePort ?? 0;
-    const conn = new Connection(host, slot, cfg, op);
+    const conn = new Connection(host, slot, cfg, Opening.accepting(cfg, socket, secure, deadline));
     conn.#sock = socket;
     // (The listener tagged the socket with its stream under the same key: overwritten, see kOwner.)
     listen(socket, conn);
@@ -252,7 +189,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
       return;
     }
     if (this.socketClosed) return;
-    this.socketClosed = true;
+    this.#flags |= SOCKET_CLOSED;
     // What was read but not yet parsed (reading paused for the budget) still goes in, as ws parses the
     // socket's last bytes on 'close': pending items are flushed without credit once the socket is gone.
     const f = this.#framing;
@@ -269,45 +206,30 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   #requestData(chunk: Buffer): void {
     const op = this.#opening!;
     const sock = this.#sock!;
-    const buf = op.request === null ? chunk : Buffer.concat([op.request, chunk]);
-    const end = findHeadEnd(buf);
-    if (end === -1) {
-      op.request = buf;
-      return;
-    }
     const cfg = op.accept!;
+    const r = op.readRequest(chunk);
+    if (r === null) return;
     this.#handshakeEnded();
-    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(buf.toString('latin1', 0, end - 4), cfg.protocols, cfg.headers, op.secure);
-    if (!verdict.ok) {
+    if (!r.ok) {
       this.#detach();
-      sock.end(verdict.response);
+      sock.end(r.response);
       sock.destroySoon();
-      this.#failEarly(verdict.error);
+      this.#failEarly(r.error);
       return;
     }
-    // Answered: the deadline no longer applies (and with the timer goes the listener's Stream).
-    if (op.deadline !== null) clearTimeout(op.deadline);
-    op.deadline = null;
-    op.request = null;
-    op.accept = null;
-    sock.write(verdict.response);
-    op.protocol = verdict.protocol ?? '';
-    op.url = verdict.url;
+    sock.write(r.response);
     // A heartbeat set while the request was read (CMD_HEARTBEAT) wins over the one in the config.
     if (this.#beat === null && cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
     this.#opened();
     // Frames right behind the request.
-    if (end < buf.length && !this.socketClosed) this.socketData(buf.subarray(end));
+    if (r.rest.length !== 0 && !this.socketClosed) this.socketData(r.rest);
   }
 
   /** Client: the server's 101 passed ws's checks (dial.ts): the socket is ours. */
   dialed(sock: Socket, protocol: string, head: Buffer): void {
     const op = this.#opening;
     if (op === null) return;
-    op.dial = null;
-    op.protocol = protocol;
-    op.host = sock.remoteAddress ?? '';
-    op.port = sock.remotePort ?? 0;
+    op.dialed(sock, protocol);
     this.#sock = sock;
     listen(sock, this);
     this.#opened();
@@ -327,12 +249,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     if (sock === null) return;
     this.#sock = null;
     unlisten(sock);
-    const op = this.#opening;
-    if (op !== null) {
-      if (op.deadline !== null) clearTimeout(op.deadline);
-      op.deadline = null;
-      op.request = null;
-    }
+    this.#opening?.stopDeadline();
   }
 
   /** Server side: no longer a pending handshake (answered, refused or dropped). */
@@ -351,7 +268,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     this.#opening = null;
     this.#beat?.reset();
     if (this.error === '') this.error = error;
-    this.socketClosed = true;
+    this.#flags |= SOCKET_CLOSED;
     this.host.closed(this, -1, '', this.error);
   }
 
@@ -369,30 +286,24 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     const op = this.#opening!;
     const sock = this.#sock!;
     this.#opening = null;
-    this.#setFlag(NO_DELAY, op.noDelay);
     sock.setNoDelay(op.noDelay);
     // EV_OPEN carries the peer's address and nothing reads it again: drop Node's cached copy (~90 B).
     forgetPeername(sock);
-    const info: OpenInfo = { protocol: op.protocol, host: op.host, port: op.port };
-    if (op.url !== undefined) info.url = op.url;
-    this.host.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(info), aux: 0, offset: 0, counted: false });
+    this.host.deliver(this, { kind: EV_OPEN, isMessage: false, data: encodeJson(op.info()), aux: 0, offset: 0, counted: false });
     // Pushed at once (the usual case): give back the list deliver() made for it.
     if (this.pending.length === 0) this.pending = NO_PENDING;
   }
 
   #finished(): void {
-    this.socketClosed = true;
-    this.#handshakeEnded();
-    this.#opening = null;
+    this.#flags |= SOCKET_CLOSED;
     this.#sock = null;
     this.#framing = null;
     this.#beat?.reset();
     const c = this.#closing;
     if (c !== null && c.timer !== null) clearTimeout(c.timer);
-    // Anything still queued will never be written.
-    while (this.#writes.length !== 0) this.#onWritten!();
+    this.#out?.abandon();
     const code = c !== null && (this.#flags & CLOSE_RECEIVED) !== 0 ? c.code : CODE_ABNORMAL;
-    const clean = !this.dropped && code !== CODE_ABNORMAL && this.error === '';
+    const clean = (this.#flags & DROPPED) === 0 && code !== CODE_ABNORMAL && this.error === '';
     this.host.closed(this, clean ? code : -1, clean ? c!.reason : '', this.error);
   }
 
@@ -436,25 +347,10 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
 
   /** One record of an outbound message (whole, or a fragment of a large one). `view` is ring memory. */
   sendFragment(view: Uint8Array, binary: boolean, kindFlags: number): void {
-    const last = (kindFlags & FLAG_LAST) !== 0;
-    if (!this.#open) {
-      // Closing or closed: the bytes will never be written. Count them as done so the main thread's
-      // buffered amount does not stay up forever.
-      this.host.noteSent(this, view.byteLength, last);
-      return;
-    }
-    const opcode = (kindFlags & FLAG_FIRST) === 0 ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
-    // Header and payload in one Buffer: the payload copied out of the ring (masked on the client side).
-    const frame = frameMessage(opcode, view, last, (this.#flags & CLIENT) !== 0);
-    if (this.#onWritten === null) {
-      this.#writes = [];
-      this.#onWritten = () => {
-        const w = this.#writes.shift();
-        if (w !== undefined) this.host.noteSent(this, Math.floor(w / 2), (w & 1) === 1);
-      };
-    }
-    this.#writes.push(view.byteLength * 2 + (last ? 1 : 0));
-    this.#sock!.write(frame, this.#onWritten);
+    if (this.#open) (this.#out ??= new Outbound(this.host, this)).send(this.#sock!, view, binary, kindFlags, (this.#flags & CLIENT) !== 0);
+    // Closing or closed: the bytes will never be written. Count them as done so the main thread's
+    // buffered amount does not stay up forever.
+    else this.host.noteSent(this, view.byteLength, (kindFlags & FLAG_LAST) !== 0);
   }
 
   /**
@@ -479,12 +375,12 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     if (this.socketClosed) return;
     if (this.#opening !== null) {
       // Still opening (a server reading the upgrade, a client dialing): drop.
-      this.dropped = true;
+      this.#flags |= DROPPED;
       this.rawGone(code < 0 ? 'DROPPED' : 'CLOSED_WHILE_CONNECTING');
       return;
     }
     if (code < 0) {
-      this.dropped = true;
+      this.#flags |= DROPPED;
       if (this.error === '') this.error = 'DROPPED';
       this.#sock!.destroy();
       return;
@@ -499,8 +395,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   setNoDelay(on: boolean): void {
     // Before EV_OPEN the choice is kept for it.
     if (this.#opening !== null) this.#opening.noDelay = on;
-    this.#setFlag(NO_DELAY, on);
-    if (this.#opening === null && this.#sock !== null) this.#sock.setNoDelay(on);
+    else this.#sock?.setNoDelay(on);
   }
 
   setHeartbeat(ms: number): void {
@@ -521,7 +416,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     if (b.due((this.#flags & READING_PAUSED) !== 0)) {
       // Two whole intervals without a byte from the peer: gone (heartbeat.ts). Drop as not clean.
       this.error = 'HEARTBEAT_TIMEOUT';
-      this.dropped = true;
+      this.#flags |= DROPPED;
       this.#sock!.destroy();
       return;
     }
@@ -534,7 +429,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     // After the peer's close frame the close stays clean (ws reports its code); else it is a failure.
     if ((this.#flags & CLOSE_RECEIVED) === 0) {
       if (this.error === '') this.error = 'CLOSE_TIMEOUT';
-      this.dropped = true;
+      this.#flags |= DROPPED;
     }
     this.#sock.destroy();
   }
@@ -577,12 +472,11 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     this.resumed();
   }
 
+  /** (resumeTick) Push the kept rest; read the socket on unless that paused us again. */
   resumed(): void {
     this.#flags &= ~RESUMING;
     if ((this.#flags & READING_PAUSED) !== 0 || this.#sock === null) return;
-    if (this.#framing === null || this.#framing.resume()) {
-      if ((this.#flags & READING_PAUSED) === 0 && this.#sock !== null) this.#sock.resume();
-    }
+    if ((this.#framing === null || this.#framing.resume()) && (this.#flags & READING_PAUSED) === 0) this.#sock?.resume();
   }
 }
 
