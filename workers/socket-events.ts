@@ -8,8 +8,6 @@ import type { Socket } from 'node:net';
 
 /** What a connection's socket events are delivered to (the upgrade request, then frames). */
 export interface SocketEvents {
-  /** The first error's stable code (see `errorCode`); "" until one. */
-  error: string;
   socketData(chunk: Buffer): void;
   socketGone(): void;
 }
@@ -52,10 +50,9 @@ function onData(this: Socket, chunk: Buffer): void {
   ((this as OwnedSocket)[kOwner] as SocketEvents).socketData(chunk);
 }
 
-function onError(this: Socket, err: Error): void {
-  const owner = (this as OwnedSocket)[kOwner] as SocketEvents | undefined;
-  if (owner !== undefined && typeof owner.socketData === 'function' && owner.error === '') owner.error = errorCode(err);
-  // 'close' follows.
+function onError(this: Socket): void {
+  // 'close' follows. An open connection's socket error is no failure reason (ws reported none either):
+  // the close without a close frame is code -1.
 }
 
 function onEnd(this: Socket): void {
