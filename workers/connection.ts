@@ -190,14 +190,9 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     }
     if (this.socketClosed) return;
     this.#flags |= SOCKET_CLOSED;
-    // What was read but not yet parsed (reading paused for the budget) still goes in, as ws parses the
-    // socket's last bytes on 'close': pending items are flushed without credit once the socket is gone.
-    const f = this.#framing;
-    if (f !== null && (this.#flags & READING_PAUSED) !== 0) {
+    if ((this.#flags & READING_PAUSED) !== 0) {
       this.#flags &= ~READING_PAUSED;
-      f.resume();
-      const rest = this.#sock!.read() as Buffer | null;
-      if (rest !== null) f.data(rest);
+      this.#framing?.drain(this.#sock!);
     }
     this.#finished();
   }

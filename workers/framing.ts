@@ -15,6 +15,7 @@
  *   `resume` pushes it again. Nothing is dropped or read twice.
  * - After our close frame (CLOSE_SENT) data messages are read on and dropped (counted).
  */
+import type { Socket } from 'node:net';
 import { COPY, FrameReader, WAIT, type FrameSink } from './frame-reader.js';
 import type { ConnectionHost, InboundTarget } from './hosts.js';
 
@@ -87,6 +88,16 @@ export class Framing implements FrameSink {
     this.#unread = null;
     this.#feed(u, this.#unreadAt);
     return this.#unread === null;
+  }
+
+  /**
+   * The socket closed while reading was paused: what was read but not parsed still goes in (as ws parses
+   * the socket's last bytes on 'close'); delivery flushes it without credit once the socket is gone.
+   */
+  drain(sock: Socket): void {
+    this.resume();
+    const rest = sock.read() as Buffer | null;
+    if (rest !== null) this.data(rest);
   }
 
   #feed(chunk: Buffer, at: number): void {

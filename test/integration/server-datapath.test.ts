@@ -87,6 +87,19 @@ describe('the worker frame reader on a live socket', () => {
     client.destroy();
   });
 
+  it('a peer over its budget whose client resets the connection: what the worker had read still arrives, then CLOSED -1', async () => {
+    const { peer, client } = await pair(1);
+    // 50 messages in one write: the first fills the budget, the other 49 wait in the chunk the worker read.
+    client.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => frame(0x2, Buffer.from([i])))));
+    await sleep(200);
+    client.socket.resetAndDestroy();
+    await sleep(200);
+    const got = await take(peer, 51, 5000);
+    expect(got.map((p) => p.data[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(peer.getReadyState()).toBe(State.CLOSED);
+    expect(peer.getCloseCode()).toBe(-1);
+  });
+
   it('a peer over its budget pauses its socket; whole, split and fragmented messages all arrive later, in order, none lost', async () => {
     const { peer, client } = await pair(4);
     const expected: { data: Buffer; text: boolean }[] = [];
