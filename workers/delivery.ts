@@ -100,32 +100,53 @@ export class InboundDelivery {
     }
   }
 
+  /** The ring's data area (where `reserveMessage` offsets point). */
+  get target(): Uint8Array {
+    return this.#ring.data;
+  }
+
   /**
-   * A whole message from ws for `conn`. The common case — nothing queued before it, credit, ring room,
-   * one record — is written straight into the ring and published once per turn (a microtask after ws
-   * emitted every message of the chunk it parsed); anything else goes through the pending list.
+   * The fast path: a whole message of `conn` straight into the ring when nothing of it waits before,
+   * its credit and the ring's room allow, in one record. Returns the payload offset (the caller writes
+   * the bytes, then calls `messageReserved`), or -1.
+   */
+  reserveMessage(conn: InboundTarget, isBinary: boolean, total: number): number {
+    const ring = this.#ring;
+    if (conn.pending.length !== 0 || conn.socketClosed || total > ring.maxRecordPayload || this.stalled.has(conn) || !this.#hasCredit(conn, total)) return -1;
+    return ring.reserve(total, conn.slot, (isBinary ? EV_MSG_BINARY : EV_MSG_TEXT) | FLAG_WHOLE, total);
+  }
+
+  /** The reserved message is written: count it; published once per turn (a microtask after the chunk). */
+  messageReserved(conn: InboundTarget, total: number): void {
+    conn.deliveredBytes = (conn.deliveredBytes + total) >>> 0;
+    conn.deliveredMsgs = (conn.deliveredMsgs + 1) >>> 0;
+    this.stats.messagesIn++;
+    this.stats.bytesIn += total;
+    if (!this.#publishQueued) {
+      this.#publishQueued = true;
+      queueMicrotask(this.#publishNow);
+    }
+    if (this.#budgetFull(conn)) this.#stall(conn);
+  }
+
+  /** The reserved message turned out bad: take it back (it was not published). */
+  unreserveMessage(): void {
+    this.#ring.unreserve();
+  }
+
+  /**
+   * A whole message gathered in a Buffer: into the ring at once if it may (as `reserveMessage`), else
+   * through the pending list.
    */
   deliverMessage(conn: InboundTarget, data: Buffer, isBinary: boolean): void {
-    const kind = isBinary ? EV_MSG_BINARY : EV_MSG_TEXT;
     const total = data.byteLength;
-    const ring = this.#ring;
-    if (conn.pending.length === 0 && !conn.socketClosed && total <= ring.maxRecordPayload && !this.stalled.has(conn) && this.#hasCredit(conn, total)) {
-      const at = ring.reserve(total, conn.slot, kind | FLAG_WHOLE, total);
-      if (at >= 0) {
-        if (total !== 0) ring.data.set(data, at);
-        conn.deliveredBytes = (conn.deliveredBytes + total) >>> 0;
-        conn.deliveredMsgs = (conn.deliveredMsgs + 1) >>> 0;
-        this.stats.messagesIn++;
-        this.stats.bytesIn += total;
-        if (!this.#publishQueued) {
-          this.#publishQueued = true;
-          queueMicrotask(this.#publishNow);
-        }
-        if (this.#budgetFull(conn)) this.#stall(conn);
-        return;
-      }
+    const at = this.reserveMessage(conn, isBinary, total);
+    if (at >= 0) {
+      if (total !== 0) this.#ring.data.set(data, at);
+      this.messageReserved(conn, total);
+      return;
     }
-    this.deliver(conn, { kind, isMessage: true, data, aux: 0, offset: 0, counted: false });
+    this.deliver(conn, { kind: isBinary ? EV_MSG_BINARY : EV_MSG_TEXT, isMessage: true, data, aux: 0, offset: 0, counted: false });
   }
 
   #publishQueued = false;

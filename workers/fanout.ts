@@ -13,6 +13,7 @@
  */
 import { SLOT_FANOUT_SKIPPED, SLOT_FIELDS } from '../src/protocol/layout.js';
 import { FLAG_FIRST, FLAG_LAST } from '../src/protocol/records.js';
+import { frameHeaderSize, OP_BINARY, OP_TEXT, writeFrameHeader } from './frame-writer.js';
 
 /** What `FanoutMember.publish` did. */
 export const WROTE = 0;
@@ -40,26 +41,11 @@ export interface FanoutStats {
   fanoutClosed: number;
 }
 
-const OP_TEXT = 1;
-const OP_BINARY = 2;
-
 /** One unmasked final frame (RFC 6455 §5.2) of `payload`: header and payload in one Buffer. */
 export function serverFrame(binary: boolean, payload: Uint8Array): Buffer {
   const len = payload.byteLength;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(head + len);
-  out[0] = 0x80 | (binary ? OP_BINARY : OP_TEXT);
-  if (len < 126) {
-    out[1] = len;
-  } else if (len < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    out.writeUInt32BE(len >>> 0, 6);
-  }
-  out.set(payload, head);
+  const out = Buffer.allocUnsafe(frameHeaderSize(len, false) + len);
+  out.set(payload, writeFrameHeader(out, 0, binary ? OP_BINARY : OP_TEXT, true, len, null));
   return out;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Heartbeat state of one connection, made by its first `setHeartbeat` (most connections never have one).
- * Dead-peer detection: two whole intervals without a single frame from the peer (data, ping, pong or
- * close) and it is gone. While our own reading is paused (a slow consumer), frames wait in the kernel
+ * Dead-peer detection: two whole intervals without a single byte from the peer (data, ping, pong or
+ * close frames) and it is gone. While our own reading is paused (a slow consumer), frames wait in the kernel
  * unread: that silence is ours, not the peer's, so it does not count.
  */
 export class Beat {
@@ -9,8 +9,6 @@ export class Beat {
   /** A frame arrived from the peer since the last beat. */
   heard = true;
   missed = 0;
-  /** Whether ws's 'ping'/'pong' events are listened to (they only matter while beating). */
-  listening = false;
 
   /** Stop the pings and start counting afresh. */
   reset(): void {

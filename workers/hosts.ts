@@ -41,8 +41,20 @@ export interface ConnectionHost {
   readonly closeTimeoutMs: number;
   /** Queue an inbound item (an event, or a message that did not take the fast path). */
   deliver(conn: InboundTarget, item: PendingItem): void;
-  /** A whole message from the socket. */
+  /** A whole message from the socket, gathered in a Buffer (it goes through the pending list if need be). */
   deliverMessage(conn: InboundTarget, data: Buffer, isBinary: boolean): void;
+  /** The inbound ring's data area: what `reserveMessage`'s offsets point into. */
+  readonly inboundTarget: Uint8Array;
+  /**
+   * A whole message of `len` bytes straight into the ring, when nothing of `conn` waits before it and
+   * its credit and the ring's room allow: the payload's offset in `inboundTarget`, or -1 (nothing done).
+   * The caller writes the bytes at once, then calls `messageReserved` (or `unreserveMessage`).
+   */
+  reserveMessage(conn: InboundTarget, isBinary: boolean, len: number): number;
+  /** The reserved message's bytes are in: count it (published with the turn's others). */
+  messageReserved(conn: InboundTarget, len: number): void;
+  /** The reserved message turned out bad (invalid UTF-8): take it back, unpublished. */
+  unreserveMessage(): void;
   /** The socket closed: what is pending goes out, then EV_CLOSED. */
   closed(conn: InboundTarget, code: number, reason: string, error: string): void;
   /** Payload bytes written to the socket (write callbacks). */

@@ -1,31 +1,9 @@
 /**
- * Every reach into a private field of Node or `ws` that the workers make, in one file: when a Node or
- * `ws` update moves one, this is the one place to mend, and `test/unit/internals.test.ts` (real objects,
- * no mocks) fails first. `ws` is pinned to a minor range in package.json for the same reason.
+ * Every reach into a private field of Node that the workers make, in one file: when a Node update moves
+ * one, this is the one place to mend, and `test/unit/internals.test.ts` (real objects, no mocks) fails
+ * first. (The workers reach into no private field of `ws` any more: they use no ws object.)
  */
 import type { Socket } from 'node:net';
-import type WebSocket from 'ws';
-
-/** The options ws's server path passes to `setSocket` (lib/websocket-server.js `completeUpgrade`). */
-export interface SetSocketOptions {
-  maxPayload: number;
-  skipUTF8Validation: boolean;
-  allowSynchronousEvents: boolean;
-}
-
-/**
- * Make `ws` (a WebSocket constructed with a null address: ws's own server-side path) the server end of
- * `socket`. `head`: bytes already read from the socket, given back for ws to parse. ws's private
- * `setSocket` (lib/websocket.js), as `WebSocketServer.completeUpgrade` calls it.
- */
-export function wsSetSocket(ws: WebSocket, socket: Socket, head: Buffer, options: SetSocketOptions): void {
-  (ws as unknown as { setSocket(s: Socket, head: Buffer, o: SetSocketOptions): void }).setSocket(socket, head, options);
-}
-
-/** The socket a `ws` WebSocket writes to (its private `_socket`), or null before it has one. */
-export function wsSocket(ws: WebSocket | null): Socket | null {
-  return (ws as unknown as { _socket?: Socket } | null)?._socket ?? null;
-}
 
 /**
  * Forget the peer address Node cached on `socket` when it was first read (`_peername`: an object and a

@@ -213,6 +213,22 @@ export class WorkerRuntime implements ListenerHost {
     this.delivery.deliverMessage(conn, data, isBinary);
   }
 
+  get inboundTarget(): Uint8Array {
+    return this.delivery.target;
+  }
+
+  reserveMessage(conn: InboundTarget, isBinary: boolean, len: number): number {
+    return this.delivery.reserveMessage(conn, isBinary, len);
+  }
+
+  messageReserved(conn: InboundTarget, len: number): void {
+    this.delivery.messageReserved(conn, len);
+  }
+
+  unreserveMessage(): void {
+    this.delivery.unreserveMessage();
+  }
+
   closed(conn: InboundTarget, code: number, reason: string, error: string): void {
     const c = this.conns[conn.slot];
     if (c === conn && c.topics !== null) this.fanout.leaveAll(c);

@@ -66,6 +66,8 @@ abstract class RingView {
 export class RingProducer extends RingView {
   #write: number;
   #readCache: number;
+  /** The write position before the last `reserve` (for `unreserve`). */
+  #before = 0;
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
@@ -90,6 +92,7 @@ export class RingProducer extends RingView {
       this.#readCache = Atomics.load(this.ctl, RING_READ) >>> 0;
       if (this.capacity - ((w - this.#readCache) >>> 0) < total) return -1;
     }
+    this.#before = w;
     const words = this.words;
     if (need > tail) {
       const h = off >> 2;
@@ -116,6 +119,15 @@ export class RingProducer extends RingView {
     if (at < 0) return false;
     if (len !== 0) this.data.set(bytes!, at);
     return true;
+  }
+
+  /**
+   * Take back the last `reserve` (and the pad it may have written), which must not be published yet: a
+   * record whose payload turned out bad while it was being written (the worker's frame reader unmasks
+   * a text message straight into its reservation and may find invalid UTF-8 halfway). Once only.
+   */
+  unreserve(): void {
+    this.#write = this.#before;
   }
 
   /** Make every reserved record visible to the consumer. */

@@ -195,6 +195,57 @@ describe('the upgrade request', () => {
     }
   });
 
+  /** A raw server that answers the upgrade with `accept(key)` (null: the right one) as Sec-WebSocket-Accept, then `after`. */
+  async function answering(accept: ((key: string) => string) | null, after: Buffer = Buffer.alloc(0)) {
+    const { createHash } = await import('node:crypto');
+    const right = (key: string): string => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    return rawServer((s) => {
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        if (!buf.includes('\r\n\r\n')) return;
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(buf)![1]!;
+        s.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept === null ? right(key) : accept(key)}\r\n\r\n`), after]));
+      });
+    });
+  }
+
+  it('fails (CLOSED, -1) when a raw server answers 101 with a wrong Sec-WebSocket-Accept', async () => {
+    const srv = await answering(() => 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+    try {
+      const peer = new WebSocketPeer({ pool });
+      expect(peer.connectToUrl(`ws://127.0.0.1:${srv.port}/`)).toBe(ErrorCode.OK);
+      await waitClosed(peer, 'the handshake to fail');
+      expect(peer.getCloseCode()).toBe(-1);
+      expect(peer.getFailureReason()).toBe('Invalid Sec-WebSocket-Accept header');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('reads frames that came in the same TCP segment as the 101 (the upgrade head)', async () => {
+    // An unmasked server text frame "early" and a binary one [1, 2, 3], right behind the answer.
+    const early = Buffer.from([0x81, 5, ...Buffer.from('early'), 0x82, 3, 1, 2, 3]);
+    const srv = await answering(null, early);
+    try {
+      const peer = new WebSocketPeer({ pool });
+      expect(peer.connectToUrl(`ws://127.0.0.1:${srv.port}/`)).toBe(ErrorCode.OK);
+      const deadline = Date.now() + 5000;
+      while (peer.getAvailablePacketCount() < 2 && Date.now() < deadline) {
+        peer.poll();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(peer.getReadyState()).toBe(State.OPEN);
+      expect(Buffer.from(peer.getPacket()).toString()).toBe('early');
+      expect(peer.wasStringPacket()).toBe(true);
+      expect([...peer.getPacket()]).toEqual([1, 2, 3]);
+      expect(peer.wasStringPacket()).toBe(false);
+      peer.close(-1);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('adds handshakeHeaders to the request', async () => {
     const peer = new WebSocketPeer({ pool });
     peer.handshakeHeaders = ['X-Game-Token: abc123', 'X-Empty-Ish:  spaced value  '];

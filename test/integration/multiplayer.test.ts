@@ -214,6 +214,8 @@ describe('WebSocketMultiplayerPeer server', () => {
       pollWatched();
       await sleep(2);
     }
+    // The id frame was written before peer_connected, but reaches the client's 'message' a little later.
+    await waitFor(() => c.id !== 0, 'the id at the client');
     expect(joined).toEqual([c.id]);
     c.ws.send('last words');
     await sleep(50);

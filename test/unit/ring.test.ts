@@ -145,6 +145,29 @@ describe('RingProducer / RingConsumer', () => {
     expect(drain(c).map((r) => r.bytes)).toEqual([[0], [1], [2]]);
   });
 
+  it('unreserve() takes back the last unpublished record, and the pad it wrote: the next one lands in its place', () => {
+    const { p, c } = ring(4096);
+    expect(p.push(1, KIND, 1, new Uint8Array([1]))).toBe(true);
+    const at = p.reserve(5, 2, KIND, 2);
+    p.data.fill(0xee, at, at + 5);
+    p.unreserve();
+    expect(p.push(3, KIND, 3, new Uint8Array([3]))).toBe(true);
+    p.publish();
+    expect(drain(c).map((r) => [r.slot, r.bytes])).toEqual([[1, [1]], [3, [3]]]);
+    // A record that needed a pad (the tail too short for it): unreserve takes the pad back too.
+    const big = 1024 - REC_HEADER_BYTES;
+    for (let i = 0; i < 3; i++) expect(p.reserve(big, 4, KIND, 4)).toBeGreaterThanOrEqual(0);
+    p.publish();
+    drain(c);
+    const used = p.free();
+    const wrapped = p.reserve(big, 6, KIND, 6); // the tail (960 B) is too short: a pad, then offset 0
+    expect(wrapped).toBe(REC_HEADER_BYTES);
+    p.unreserve();
+    expect(p.free()).toBe(used);
+    p.publish();
+    expect(c.begin()).toBe(false);
+  });
+
   it('a burst is the records published before begin(); later ones wait for the next begin()', () => {
     const { p, c } = ring();
     p.push(1, KIND, 1, null);
