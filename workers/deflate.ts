@@ -58,6 +58,12 @@ export interface DeflateOptions {
   threshold?: number;
   /** Largest inflated message; 0 = no limit. Over it: 1009, found before it is all inflated. */
   maxPayload: number;
+  /**
+   * Keep the last window of bytes of each direction with context takeover (up to 2^windowBits bytes each,
+   * a copy per message), so that `hibernate()` can close this connection's zlib streams while it is idle
+   * and make them again, context intact, from those bytes. Default false.
+   */
+  hibernate?: boolean;
 }
 
 /** The parts of the options a compressed payload depends on. */
@@ -85,11 +91,13 @@ class Z {
   /** The last inflate reached the end of a DEFLATE stream (a block with BFINAL). */
   ended = false;
 
-  constructor(inflate: boolean, shape: DeflateShape) {
+  /** `dictionary`: the context to start from (the last window's worth of bytes, see `History`). */
+  constructor(inflate: boolean, shape: DeflateShape, dictionary?: Buffer) {
     // chunkSize 64 (zlib's minimum): the stream's own output buffer is never used.
+    const dict = dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {};
     this.#stream = inflate
-      ? zlib.createInflateRaw({ windowBits: shape.windowBits, chunkSize: 64 })
-      : zlib.createDeflateRaw({ windowBits: shape.windowBits, level: shape.level, memLevel: shape.memLevel, chunkSize: 64 });
+      ? zlib.createInflateRaw({ windowBits: shape.windowBits, chunkSize: 64, ...dict })
+      : zlib.createDeflateRaw({ windowBits: shape.windowBits, level: shape.level, memLevel: shape.memLevel, chunkSize: 64, ...dict });
     const { handle, state } = zlibHandle(this.#stream);
     handle.onerror = onZlibError;
     this.#handle = handle;
@@ -157,7 +165,7 @@ class Z {
    * bytes of this message came out before. Returns the new total, or -1 over `max` (max > 0), or -2 on a
    * zlib error (the stream is then unusable: close it).
    */
-  inflate(input: Uint8Array, start: number, end: number, total: number, max: number, sink: InflateSink, tail: boolean): number {
+  inflate(input: Uint8Array, start: number, end: number, total: number, max: number, sink: InflateSink, tail: boolean, history: History | null): number {
     const out = (outChunk ??= Buffer.allocUnsafe(OUT_CHUNK));
     let inOff = start;
     let inLen = end - start;
@@ -176,6 +184,7 @@ class Z {
       if (have > 0) {
         total += have;
         if (max > 0 && total > max) return -1; // stop here: the rest is never inflated
+        history?.add(out, 0, have);
         sink.inflated(out, 0, have);
       }
       if (availOut === 0) continue; // more output pending
@@ -192,6 +201,52 @@ class Z {
     const e = new Error(`zlib: ${zlibError}`);
     zlibError = null;
     return e;
+  }
+}
+
+/**
+ * The last `size` bytes that went through a stream with context takeover (a ring), kept so that the stream
+ * can be closed while the connection is idle and made again from them (`dictionary`): a DEFLATE context is
+ * exactly the last window of uncompressed bytes, on both ends (RFC 1951 §2, RFC 7692 §7.2.3.1). zlib's
+ * references reach at most 2^windowBits − 262 bytes back, within what the peer's window holds.
+ */
+class History {
+  #buf: Buffer | null = null;
+  #at = 0;
+  #filled = 0;
+  constructor(readonly size: number) {}
+
+  add(b: Uint8Array, start: number, end: number): void {
+    const size = this.size;
+    if (end - start >= size) {
+      start = end - size;
+    }
+    const buf = (this.#buf ??= Buffer.allocUnsafe(size));
+    while (start < end) {
+      const n = Math.min(end - start, size - this.#at);
+      buf.set(b.subarray(start, start + n), this.#at);
+      start += n;
+      this.#at = (this.#at + n) % size;
+      this.#filled = Math.min(size, this.#filled + n);
+    }
+  }
+
+  /** The bytes kept, oldest first, in a buffer of their own; empties the ring and frees it. */
+  take(): Buffer {
+    const buf = this.#buf;
+    const n = this.#filled;
+    let out: Buffer;
+    if (buf === null || n === 0) out = Buffer.alloc(0);
+    else if (n < this.size) out = Buffer.from(buf.subarray(0, n));
+    else out = Buffer.concat([buf.subarray(this.#at), buf.subarray(0, this.#at)], n);
+    this.clear();
+    return out;
+  }
+
+  clear(): void {
+    this.#buf = null;
+    this.#at = 0;
+    this.#filled = 0;
   }
 }
 
@@ -295,6 +350,14 @@ export class PerMessageDeflate {
   #inflater: Z | null = null;
   /** Inflated bytes of the message in progress. */
   #total = 0;
+  /** An inbound compressed message is in progress (between its first slice and `inflateEnd`). */
+  #inMessage = false;
+  /** With `hibernate`: the contexts of the takeover directions, as bytes. */
+  readonly #outHistory: History | null;
+  readonly #inHistory: History | null;
+  /** After `hibernate()`: what to make the streams again from. */
+  #outDict: Buffer | undefined = undefined;
+  #inDict: Buffer | undefined = undefined;
   /** Why the last inflate failed (`ERR_TOO_BIG`, `ERR_BAD_DATA`), '' otherwise. */
   error = '';
   /**
@@ -311,6 +374,9 @@ export class PerMessageDeflate {
     this.#out = { windowBits: this.dir.deflateWindowBits, level: opts.level ?? Z_DEFAULT_COMPRESSION, memLevel: opts.memLevel ?? Z_DEFAULT_MEMLEVEL };
     this.#pool = pool;
     this.shareKey = this.dir.deflateNoContextTakeover ? `${this.#out.windowBits}:${this.#out.level}:${this.#out.memLevel}:${this.threshold}` : null;
+    const keep = opts.hibernate === true;
+    this.#outHistory = keep && !this.dir.deflateNoContextTakeover ? new History(1 << this.dir.deflateWindowBits) : null;
+    this.#inHistory = keep && !this.dir.inflateNoContextTakeover ? new History(1 << this.dir.inflateWindowBits) : null;
   }
 
   /**
@@ -321,8 +387,14 @@ export class PerMessageDeflate {
   compress(data: Uint8Array, headroom = 0): Buffer | null {
     if (data.byteLength < this.threshold) return null;
     if (this.dir.deflateNoContextTakeover) return compressMessage(data, this.#out, headroom, this.#pool);
-    this.#deflater ??= new Z(false, this.#out);
-    return this.#deflater.deflate(data, headroom);
+    if (this.#deflater === null) {
+      this.#deflater = new Z(false, this.#out, this.#outDict);
+      if (this.#outDict !== undefined) this.#outHistory!.add(this.#outDict, 0, this.#outDict.length);
+      this.#outDict = undefined;
+    }
+    const out = this.#deflater.deflate(data, headroom);
+    this.#outHistory?.add(data, 0, data.byteLength);
+    return out;
   }
 
   /**
@@ -340,21 +412,28 @@ export class PerMessageDeflate {
     const code = this.#inflate(TAIL, 0, 4, sink, true);
     if (code !== INFLATE_OK) return code;
     this.#total = 0;
+    this.#inMessage = false;
     const z = this.#inflater!;
     if (this.dir.inflateNoContextTakeover) {
       this.#inflater = null;
       this.#pool.give(this.dir.inflateWindowBits, z);
-    } else if (z.ended) z.reset(); // the peer ended its DEFLATE stream: the next message starts a new one
+    } else if (z.ended) {
+      z.reset(); // the peer ended its DEFLATE stream: the next message starts a new one
+      this.#inHistory?.clear();
+    }
     return INFLATE_OK;
   }
 
   #inflate(bytes: Uint8Array, start: number, end: number, sink: InflateSink, tail: boolean): number {
     let z = this.#inflater;
     if (z === null) {
-      z = this.dir.inflateNoContextTakeover ? this.#pool.take(this.dir.inflateWindowBits) : new Z(true, { windowBits: this.dir.inflateWindowBits, level: 0, memLevel: 0 });
+      z = this.dir.inflateNoContextTakeover ? this.#pool.take(this.dir.inflateWindowBits) : new Z(true, { windowBits: this.dir.inflateWindowBits, level: 0, memLevel: 0 }, this.#inDict);
+      if (this.#inDict !== undefined) this.#inHistory!.add(this.#inDict, 0, this.#inDict.length);
+      this.#inDict = undefined;
       this.#inflater = z;
     }
-    const total = z.inflate(bytes, start, end, this.#total, this.maxPayload, sink, tail);
+    this.#inMessage = true;
+    const total = z.inflate(bytes, start, end, this.#total, this.maxPayload, sink, tail, this.#inHistory);
     if (total >= 0) {
       this.#total = total;
       return INFLATE_OK;
@@ -365,11 +444,35 @@ export class PerMessageDeflate {
   }
 
   #dropInflater(): void {
+    this.#inMessage = false;
     const z = this.#inflater;
     if (z === null) return;
     this.#inflater = null;
     if (this.dir.inflateNoContextTakeover) this.#pool.drop(z);
     else z.close();
+  }
+
+  /**
+   * The connection is idle: close its own zlib streams (context takeover ones; the pool's are not held
+   * between messages), keeping their contexts as bytes when made with `hibernate: true` (≤ 2^windowBits
+   * bytes each); the next message makes them again. Without `hibernate` it frees nothing. Not while an
+   * inbound message is half in (its decompressor is kept). Returns the number of streams closed.
+   */
+  hibernate(): number {
+    let closed = 0;
+    if (this.#deflater !== null && this.#outHistory !== null) {
+      this.#outDict = this.#outHistory.take();
+      this.#deflater.close();
+      this.#deflater = null;
+      closed++;
+    }
+    if (this.#inflater !== null && this.#inHistory !== null && !this.#inMessage) {
+      this.#inDict = this.#inHistory.take();
+      this.#inflater.close();
+      this.#inflater = null;
+      closed++;
+    }
+    return closed;
   }
 
   /** Zlib streams this connection holds now (0, 1 or 2). */
@@ -388,6 +491,8 @@ export class PerMessageDeflate {
       else z.close();
     }
     this.#total = 0;
+    this.#inMessage = false;
+    this.#outDict = this.#inDict = undefined;
   }
 }
 

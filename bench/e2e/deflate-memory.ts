@@ -2,7 +2,8 @@
  * Memory per connection of permessage-deflate state: N connections' worth of it (default 10,000), idle
  * (negotiated, no message yet) and active (one 1 KiB JSON-like message compressed and one inflated by each),
  * with context takeover both ways (ws's default) and without (both ways), ours (workers/deflate.ts) against
- * ws's PerMessageDeflate with the same settings (level 6, memLevel 8, 15-bit windows). Each scenario runs
+ * ws's PerMessageDeflate with the same settings (level 6, memLevel 8, 15-bit windows); and ours active then
+ * hibernated (`hibernate: true`, then `hibernate()`: streams closed, each context kept as bytes). Each scenario runs
  * in a fresh process (--expose-gc); RSS is read after forced GCs, before and after making the N states.
  * No sockets: this is the extension's own cost, what a connection adds to the rest.
  *
@@ -17,7 +18,7 @@ import type { DeflateParams } from '../../workers/deflate-negotiation.js';
 import { argInt, argValue, isMain } from '../common.js';
 import { jsonPayload } from '../micro/deflate.js';
 
-const SCENARIOS = ['ours-idle', 'ws-idle', 'ours-active-takeover', 'ws-active-takeover', 'ours-active-nocontext', 'ws-active-nocontext'] as const;
+const SCENARIOS = ['ours-idle', 'ws-idle', 'ours-active-takeover', 'ws-active-takeover', 'ours-active-nocontext', 'ws-active-nocontext', 'ours-hibernated-takeover'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const TAKEOVER: DeflateParams = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
@@ -43,15 +44,17 @@ async function child(scenario: Scenario, n: number): Promise<void> {
   const keep: unknown[] = [];
   const before = rss();
   const params = scenario.endsWith('nocontext') ? NOCONTEXT : TAKEOVER;
-  const active = scenario.includes('active');
+  const active = scenario.includes('active') || scenario.includes('hibernated');
+  const hibernate = scenario.includes('hibernated');
   if (scenario.startsWith('ours')) {
     for (let i = 0; i < n; i++) {
-      const s = new PerMessageDeflate(params, true, { maxPayload: 1 << 20, threshold: 0 });
+      const s = new PerMessageDeflate(params, true, { maxPayload: 1 << 20, threshold: 0, hibernate });
       if (active) {
         s.compress(message);
         s.inflate(incoming, 0, incoming.length, sink);
         s.inflateEnd(sink);
       }
+      if (hibernate) s.hibernate();
       keep.push(s);
     }
   } else {

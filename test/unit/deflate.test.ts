@@ -192,6 +192,67 @@ describe('interop with ws PerMessageDeflate, both ways', () => {
   });
 });
 
+describe('hibernate: an idle connection with context takeover closes its streams, keeps its context as bytes', () => {
+  for (const [mode, params] of [
+    ['15-bit windows', P(false, false)],
+    ['9-bit windows', P(false, false, 9, 9)],
+  ] as const) {
+    it(`${mode}: ours (hibernating after every message) ↔ ws, both ways, messages that refer to earlier ones`, async () => {
+      const ours = new PerMessageDeflate(params, true, { maxPayload: 0, threshold: 0, hibernate: true });
+      const ws = wsPmd(params, false);
+      const wsTwin = wsPmd(params, true); // what ours would send had it never hibernated
+      const base = jsonLike(40_000, 11);
+      for (let i = 0; i < 12; i++) {
+        // Each message repeats much of the previous ones (so the context is used), and grows past the window.
+        const data = Buffer.concat([base.subarray(i * 500, i * 500 + 700 + i * 300), randomBytes(i * 40), base.subarray(0, 200)]);
+        const c = ours.compress(data)!;
+        // About as small as ws's, which never forgot its context (a new stream from a dictionary may pick other matches).
+        expect(c.length).toBeLessThanOrEqual((await wsCompress(wsTwin, data)).length * 1.1 + 16);
+        expect((await wsDecompress(ws, c)).equals(data)).toBe(true);
+        // ws's message refers back into our context: our decompressor must be made again with it.
+        expect(inflateMessage(ours, await wsCompress(ws, data)).equals(data)).toBe(true);
+        expect(ours.hibernate()).toBe(2);
+        expect(ours.streams).toBe(0);
+      }
+      // The context survives: a repeat of the last message's last 200 bytes (inside any window) is a few bytes.
+      const again = base.subarray(0, 200);
+      const c = ours.compress(again)!;
+      expect(c.length).toBeLessThan(12);
+      expect((await wsDecompress(ws, c)).equals(again)).toBe(true);
+      ours.hibernate();
+      if (params.serverMaxWindowBits === 15) {
+        // And across two hibernations: bytes of the message before the last one.
+        const x = randomBytes(100);
+        expect((await wsDecompress(ws, ours.compress(x)!)).equals(x)).toBe(true);
+        ours.hibernate();
+        const older = base.subarray(5500 + 100, 5500 + 400); // only in the loop's last message
+        const o = ours.compress(older)!;
+        expect(o.length).toBeLessThan(20);
+        expect((await wsDecompress(ws, o)).equals(older)).toBe(true);
+      }
+      ours.close();
+      ws.cleanup();
+      wsTwin.cleanup();
+    });
+  }
+
+  it('without the option, or mid-message, nothing is closed', () => {
+    const plain = new PerMessageDeflate(P(false, false), true, { maxPayload: 0, threshold: 0 });
+    plain.compress(Buffer.from('abc'));
+    expect(plain.hibernate()).toBe(0);
+    expect(plain.streams).toBe(1);
+    const h = new PerMessageDeflate(P(false, false), true, { maxPayload: 0, threshold: 0, hibernate: true });
+    const c = new PerMessageDeflate(P(false, false), false, { maxPayload: 0, threshold: 0 }).compress(jsonLike(3000, 1))!;
+    const sink = new Collect();
+    expect(h.inflate(c, 0, 100, sink)).toBe(INFLATE_OK);
+    expect(h.hibernate()).toBe(0);
+    expect(h.inflate(c, 100, c.length, sink)).toBe(INFLATE_OK);
+    expect(h.inflateEnd(sink)).toBe(INFLATE_OK);
+    expect(sink.take().equals(jsonLike(3000, 1))).toBe(true);
+    expect(h.hibernate()).toBe(1);
+  });
+});
+
 describe('shared compression for fan-out (no context takeover)', () => {
   it('compressMessage gives what each no-context connection of that shape would send, once', async () => {
     const pool = new ZlibPool();
