@@ -18,3 +18,24 @@ export function forgetPeername(socket: Socket): void {
 export function hasCachedPeername(socket: Socket): boolean {
   return (socket as unknown as { _peername?: unknown })._peername != null;
 }
+
+/**
+ * The native handle of a `node:zlib` stream, used synchronously on a stream that lives on
+ * (workers/deflate.ts). `writeSync(flush, in, inOff, inLen, out, outOff, outLen)` runs one zlib call on
+ * this thread and leaves [avail_out, avail_in] after it in `state` (the stream's private `_writeState`);
+ * on a zlib error it calls `onerror(message, errno)` synchronously (lib/zlib.js installs one that destroys
+ * the stream; we install ours). Node's own sync path (`_processChunk` without a callback,
+ * `processChunkSync`) closes the stream after one call, so it cannot keep a context between messages,
+ * and it gathers all the output before returning, so it cannot stop a zip bomb early.
+ */
+export interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+export function zlibHandle(stream: object): { handle: ZlibHandle; state: Uint32Array } {
+  const s = stream as { _handle?: ZlibHandle; _writeState?: Uint32Array };
+  if (s._handle == null || !(s._writeState instanceof Uint32Array)) throw new Error('node:zlib internals moved (_handle, _writeState)');
+  return { handle: s._handle, state: s._writeState };
+}
