@@ -42,6 +42,14 @@ export class InboundDelivery {
   /** Have the worker's one doorbell loop run again soon (see protocol/doorbell.ts). */
   readonly #ringSelf: () => void;
   readonly #onRetire: (conn: InboundTarget) => void;
+  /** Records were published (the runtime may spin for the main thread's answer: workerSpinMicros). */
+  readonly #onPublished: () => void;
+
+  /** After a publish: wake the main thread if it waits, and tell the runtime. */
+  #published(): void {
+    wakeIfWaiting(this.#wakeCell);
+    this.#onPublished();
+  }
   readonly stats: DeliveryStats;
   /** Connections with pending inbound items or a paused socket, in the order they stalled. */
   readonly stalled = new Set<InboundTarget>();
@@ -56,7 +64,9 @@ export class InboundDelivery {
     ringSelf: () => void,
     onRetire: (conn: InboundTarget) => void,
     stats: DeliveryStats,
+    onPublished: () => void = () => undefined,
   ) {
+    this.#onPublished = onPublished;
     this.#ring = ring;
     this.slots = slots;
     this.ctl = ctl;
@@ -75,7 +85,7 @@ export class InboundDelivery {
   pushEvent(slot: number, kind: number, aux: number, data: Uint8Array | null): void {
     if (this.#events.length === 0 && this.#ring.push(slot, kind, aux, data)) {
       this.#ring.publish();
-      wakeIfWaiting(this.#wakeCell);
+      this.#published();
       return;
     }
     this.#events.push({ slot, kind, aux, data });
@@ -89,7 +99,7 @@ export class InboundDelivery {
     if (i !== 0) {
       q.splice(0, i);
       this.#ring.publish();
-      wakeIfWaiting(this.#wakeCell);
+      this.#published();
     }
     if (q.length !== 0) {
       this.stats.inboundRingFull++;
@@ -153,7 +163,7 @@ export class InboundDelivery {
   readonly #publishNow = (): void => {
     this.#publishQueued = false;
     this.#ring.publish();
-    wakeIfWaiting(this.#wakeCell);
+    this.#published();
   };
 
   /** Queue an inbound item for `conn` and push what the budget and the ring allow. */
@@ -270,7 +280,7 @@ export class InboundDelivery {
     }
     if (pushed) {
       ring.publish();
-      wakeIfWaiting(this.#wakeCell);
+      this.#published();
     }
     if (result === FLUSH_NO_RING) {
       this.stats.inboundRingFull++;

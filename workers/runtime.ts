@@ -63,6 +63,7 @@ export class WorkerRuntime implements ListenerHost {
     this.handshakeTimeoutMs = init.handshakeTimeoutMs;
     this.maxPendingHandshakes = init.maxPendingHandshakes;
     this.closeTimeoutMs = init.closeTimeoutMs;
+    this.#spinMicros = init.spinMicros;
     this.#onIdle = onIdle;
     this.delivery = new InboundDelivery(
       new RingProducer(init.inbound),
@@ -72,6 +73,7 @@ export class WorkerRuntime implements ListenerHost {
       this.#ringSelf,
       this.#retired,
       this.stats,
+      this.#onPublished,
     );
     this.fanout = new Fanout(this.delivery.slots, this.stats);
     this.#loop = new DoorbellLoop(this.ctl, this.#drain);
@@ -89,6 +91,21 @@ export class WorkerRuntime implements ListenerHost {
     const d = this.delivery;
     if (d.eventsWaiting) d.flushEvents();
     if (d.stalled.size !== 0) d.serviceStalled();
+  };
+
+  readonly #spinMicros: number;
+  #spinQueued = false;
+
+  /** Inbound records went out: once per event-loop turn, spin for the main thread's answer (if asked to). */
+  readonly #onPublished = (): void => {
+    if (this.#spinMicros === 0 || this.#spinQueued) return;
+    this.#spinQueued = true;
+    setImmediate(this.#spin);
+  };
+
+  readonly #spin = (): void => {
+    this.#spinQueued = false;
+    this.#loop.spin(this.#spinMicros);
   };
 
   /** Have the one loop run again soon (ring space came back under a full inbound ring). */
@@ -283,6 +300,7 @@ export class WorkerRuntime implements ListenerHost {
       wakeLoops: this.#loop.armed,
       doorbells: this.#loop.doorbells,
       wakeups: this.#loop.wakeups,
+      spinCatches: this.#loop.spinCatches,
       heapUsed: process.memoryUsage().heapUsed,
       nice: threadNice(),
       resourceLimits: { ...resourceLimits },

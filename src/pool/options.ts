@@ -52,6 +52,13 @@ export interface PeerPoolOptions {
    * "Pools" for what it bought in the suite.
    */
   waitSpinMicros?: number;
+  /**
+   * Microseconds an I/O worker spins for the main thread's answer (its doorbell) once per event-loop turn
+   * in which it published inbound records, 0–10000. Default 0. A ring caught this way is drained at once,
+   * without the worker's wake-up; the price is that much worker CPU per turn, and sockets not read
+   * meanwhile. See README "Pools".
+   */
+  workerSpinMicros?: number;
 }
 
 /** The options with every default filled in. */
@@ -66,6 +73,7 @@ export interface ResolvedPoolOptions {
   workerNice: number;
   workerResourceLimits: ResourceLimits | undefined;
   waitSpinMicros: number;
+  workerSpinMicros: number;
 }
 
 /** Default `maxPendingHandshakes` per worker. */
@@ -108,8 +116,8 @@ function niceness(v: unknown): number {
   return v;
 }
 
-function spinMicros(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 10_000) throw new TypeError(`options.waitSpinMicros must be an integer between 0 and 10000, got ${String(v)}`);
+function spinMicros(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 10_000) throw new TypeError(`options.${name} must be an integer between 0 and 10000, got ${String(v)}`);
   return v;
 }
 
@@ -126,6 +134,7 @@ export function resolvePoolOptions(o: PeerPoolOptions): ResolvedPoolOptions {
     closeTimeout: o.closeTimeout === undefined ? 5_000 : positiveInt(o.closeTimeout, 'closeTimeout'),
     workerNice: o.workerNice === undefined ? 0 : niceness(o.workerNice),
     workerResourceLimits: resourceLimits(o.workerResourceLimits),
-    waitSpinMicros: o.waitSpinMicros === undefined ? 0 : spinMicros(o.waitSpinMicros),
+    waitSpinMicros: o.waitSpinMicros === undefined ? 0 : spinMicros(o.waitSpinMicros, 'waitSpinMicros'),
+    workerSpinMicros: o.workerSpinMicros === undefined ? 0 : spinMicros(o.workerSpinMicros, 'workerSpinMicros'),
   };
 }

@@ -133,6 +133,7 @@ export class WorkerHandle implements WorkerLink {
       maxPendingHandshakes: o.maxPendingHandshakes,
       closeTimeoutMs: o.closeTimeout,
       nice: o.workerNice,
+      spinMicros: o.workerSpinMicros,
       wake,
     };
     this.worker = spawnWorker(init, port2, index, o.workerResourceLimits);

@@ -27,6 +27,8 @@ export interface WorkerInit {
   wake: SharedArrayBuffer;
   /** Niceness to give the worker's thread (0: leave it). */
   nice: number;
+  /** Microseconds to spin for the doorbell after publishing inbound records (0: none). */
+  spinMicros: number;
 }
 
 /** Per-worker figures returned by `PeerPool.stats()`. */
@@ -71,6 +73,8 @@ export interface WorkerStats {
   doorbells: number;
   wakeups: number;
   selfRings: number;
+  /** Doorbell rings caught by the spin after a publish (`workerSpinMicros`), drained without a wake-up. */
+  spinCatches: number;
   /** Worker heap in bytes. */
   heapUsed: number;
   /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */

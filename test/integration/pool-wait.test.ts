@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { PeerPool, State, TCPServer, WebSocketPeer } from '../helpers/lib.js';
-import { openPeer, sleep, startWsServer } from '../helpers/net.js';
+import { openPeer, sleep, startEchoServer, startWsServer } from '../helpers/net.js';
 
 let pool: PeerPool;
 let server: Awaited<ReturnType<typeof startWsServer>>;
@@ -190,5 +190,35 @@ describe('PeerPool({ waitSpinMicros })', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+describe('PeerPool({ workerSpinMicros })', () => {
+  it('a worker that spins after publishing catches the main thread\'s answer without a wake-up (spinCatches); with no spin it never does', async () => {
+    const echo = await startEchoServer();
+    const catches: number[] = [];
+    for (const spin of [10_000, 0]) {
+      const own = new PeerPool({ threads: 1, workerSpinMicros: spin });
+      const peer = new WebSocketPeer({ pool: own });
+      await openPeer(peer, echo.url);
+      // Ping-pong: the echo arrives (the worker publishes it, then spins), the main thread answers at once.
+      for (let i = 0; i < 30; i++) {
+        expect(peer.sendText(`round ${i}`)).toBe(0);
+        const deadline = Date.now() + 5000;
+        while (peer.getAvailablePacketCount() === 0 && Date.now() < deadline) {
+          await own.waitForActivity(100);
+          peer.poll();
+        }
+        expect(new TextDecoder().decode(peer.getPacket())).toBe(`round ${i}`);
+      }
+      const [st] = await own.stats();
+      catches.push(st!.spinCatches);
+      expect(st!.wakeLoops).toBe(1);
+      peer.close();
+      await own.close();
+    }
+    await echo.close();
+    expect(catches[0]).toBeGreaterThan(10);
+    expect(catches[1]).toBe(0);
   });
 });

@@ -37,6 +37,7 @@ describe('new PeerPool(options): one TypeError per option, thrown before any wor
     ['workerResourceLimits', { workerResourceLimits: { maxYoungGenerationSizeMb: 0 } }, /^options\.workerResourceLimits\.maxYoungGenerationSizeMb must be a positive number, got 0$/],
     ['waitSpinMicros', { waitSpinMicros: -1 }, /^options\.waitSpinMicros must be an integer between 0 and 10000, got -1$/],
     ['waitSpinMicros', { waitSpinMicros: 1.5 }, /^options\.waitSpinMicros must be an integer between 0 and 10000, got 1.5$/],
+    ['workerSpinMicros', { workerSpinMicros: 10001 }, /^options\.workerSpinMicros must be an integer between 0 and 10000, got 10001$/],
     ['workerResourceLimits', { workerResourceLimits: { stackSizeMb: '4' } }, /^options\.workerResourceLimits\.stackSizeMb must be a positive number, got 4$/],
     ['workerResourceLimits', { workerResourceLimits: { maxOldGenerationSizeMb: Infinity } }, /^options\.workerResourceLimits\.maxOldGenerationSizeMb must be a positive number, got Infinity$/],
     ['workerResourceLimits', { workerResourceLimits: { youngMb: 4 } }, /^options\.workerResourceLimits\.youngMb is not a limit \(one of maxYoungGenerationSizeMb, maxOldGenerationSizeMb, codeRangeSizeMb, stackSizeMb\)$/],

@@ -28,6 +28,7 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
     workerNice: cfg.rsNice,
     // Measuring the spin of waitForActivity (issue #15 item 2): RS_WAIT_SPIN_US in the environment.
     ...(process.env.RS_WAIT_SPIN_US !== undefined ? { waitSpinMicros: Number(process.env.RS_WAIT_SPIN_US) } : {}),
+    ...(process.env.RS_WORKER_SPIN_US !== undefined ? { workerSpinMicros: Number(process.env.RS_WORKER_SPIN_US) } : {}),
   });
   const server = new TCPServer({ pool });
   const entries: Entry[] = [];
