@@ -17,7 +17,7 @@ import { Bench, type Task } from 'tinybench';
 import { INFLATE_OK, PerMessageDeflate, type InflateSink } from '../../workers/deflate.js';
 import type { DeflateParams } from '../../workers/deflate-negotiation.js';
 import { argInt, isMain, processCpuNs } from '../common.js';
-import type { MicroCase, MicroRatio, MicroResult } from './ring.bench.js';
+import { printMicro, type MicroCase, type MicroRatio, type MicroResult } from './ring.bench.js';
 
 const require = createRequire(import.meta.url);
 interface WsPmd {
@@ -124,18 +124,7 @@ export async function runDeflateBench(opts: { timeMs?: number; cpuOps?: number }
       const w = byName.get(c.name.replace(/^ours /, 'ws '))!;
       ratios.push({ what: `ws / ours, ${c.name.slice(5)} (median wall time)`, ratio: w.p50NsPerOp / c.p50NsPerOp });
     }
-  log(`micro deflate (tinybench, ~${time} ms per case; one message compressed, then inflated; CPU: all threads, ${cpuOps} ops):`);
-  console.table(
-    cases.map((c) => ({
-      case: c.name,
-      'ns/op (mean)': Math.round(c.nsPerOp),
-      'ns/op (p50)': Math.round(c.p50NsPerOp),
-      'CPU ns/op': Math.round(cpu[c.name]!),
-      'rme %': Number(c.rme.toFixed(2)),
-      samples: c.samples,
-    })),
-  );
-  for (const r of ratios) log(`  ${r.what}: ${r.ratio.toFixed(2)}x`);
+  printMicro(log, `micro deflate (tinybench, ~${time} ms per case; one message compressed, then inflated; CPU: all threads, ${cpuOps} ops):`, cases, ratios, (c) => ({ 'CPU ns/op': Math.round(cpu[c.name]!) }));
   for (const [k, v] of Object.entries(ratio)) log(`  ${k}: ${v.toFixed(3)}`);
   return { cases, ratios, cpu, ratio };
 }

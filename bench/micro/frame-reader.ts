@@ -22,7 +22,7 @@ import * as wsModule from 'ws';
 import { COPY, FrameReader, type FrameSink } from '../../workers/frame-reader.js';
 import { hasNativeMask, unmaskBytes, unmaskInto, unmaskSetXor, unmaskWords } from '../../workers/mask.js';
 import { argInt, isMain } from '../common.js';
-import type { MicroCase, MicroRatio, MicroResult } from './ring.bench.js';
+import { printMicro, type MicroCase, type MicroRatio, type MicroResult } from './ring.bench.js';
 
 const require = createRequire(import.meta.url);
 // ws's `exports` map hides lib/: load its file by path (its JS unmask: bufferutil is not installed).
@@ -182,17 +182,7 @@ export async function runFrameReaderBench(opts: { timeMs?: number } = {}, log: (
     ratios.push({ what: `unmask ${label}: byte loop / word loop`, ratio: ns(`unmask ${label}: byte loop`) / ns(`unmask ${label}: word loop`) });
   }
 
-  log(`micro frame-reader (tinybench, ~${time} ms per case; ns per operation; bufferutil ${hasNativeMask ? 'installed: ws and unmaskInto use it' : 'absent'}):`);
-  console.table(
-    cases.map((c) => ({
-      case: c.name,
-      'ns/op (mean)': Number(c.nsPerOp.toFixed(1)),
-      'ns/op (p50)': Number(c.p50NsPerOp.toFixed(1)),
-      'rme %': Number(c.rme.toFixed(2)),
-      samples: c.samples,
-    })),
-  );
-  for (const r of ratios) log(`  ${r.what} (medians): ${r.ratio.toFixed(2)}x`);
+  printMicro(log, `micro frame-reader (tinybench, ~${time} ms per case; ns per operation; bufferutil ${hasNativeMask ? 'installed: ws and unmaskInto use it' : 'absent'}):`, cases, ratios);
   return { cases, ratios };
 }
 

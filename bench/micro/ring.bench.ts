@@ -36,6 +36,25 @@ export interface MicroCase {
   samples: number;
 }
 
+/**
+ * Print a micro benchmark's cases as one table (ns per operation, mean and median, margin, samples, and
+ * `extra` columns) and its ratios. The three micro benchmarks (ring, frame reader, deflate) share it.
+ */
+export function printMicro(log: (s: string) => void, title: string, cases: MicroCase[], ratios: MicroRatio[], extra: (c: MicroCase) => Record<string, number> = () => ({})): void {
+  log(title);
+  console.table(
+    cases.map((c) => ({
+      case: c.name,
+      'ns/op (mean)': Number(c.nsPerOp.toFixed(1)),
+      'ns/op (p50)': Number(c.p50NsPerOp.toFixed(1)),
+      ...extra(c),
+      'rme %': Number(c.rme.toFixed(2)),
+      samples: c.samples,
+    })),
+  );
+  for (const r of ratios) log(`  ${r.what}${r.what.includes('median') ? '' : ' (medians)'}: ${r.ratio.toFixed(2)}x`);
+}
+
 export interface MicroRatio {
   /** Ratio of the two cases' median ns per operation. */
   what: string;
@@ -214,17 +233,7 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
   });
   ratios.push({ what: 'piscina run() 64 B / ring push+pop 64 B', ratio: ns(piscinaName) / ns('ring push+pop 64 B') });
 
-  log(`micro (tinybench, ~${time} ms per case; ns per operation):`);
-  console.table(
-    cases.map((c) => ({
-      case: c.name,
-      'ns/op (mean)': Number(c.nsPerOp.toFixed(1)),
-      'ns/op (p50)': Number(c.p50NsPerOp.toFixed(1)),
-      'rme %': Number(c.rme.toFixed(2)),
-      samples: c.samples,
-    })),
-  );
-  for (const r of ratios) log(`  ${r.what} (medians): ${r.ratio.toFixed(2)}x`);
+  printMicro(log, `micro (tinybench, ~${time} ms per case; ns per operation):`, cases, ratios);
   return { cases, ratios };
 }
 
