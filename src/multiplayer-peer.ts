@@ -560,8 +560,8 @@ export class WebSocketMultiplayerPeer extends PeerSettings {
   }
 
   /** Topics across nodes through a broker (`PeerPool.useBroker`), on this peer's pool. */
-  useBroker(broker: TopicBroker | null): void {
-    this.#poolOf().useBroker(broker);
+  useBroker(broker: TopicBroker | PromiseLike<TopicBroker> | null): Promise<void> {
+    return this.#poolOf().useBroker(broker);
   }
 
   /** Subscribers of `topic` in this peer's pool. */

@@ -149,8 +149,21 @@ export class PeerPool {
    * broker to a topic when its first local subscriber joins and unsubscribes it when the last leaves.
    * Named topics only (a `WebSocketMultiplayerPeer`'s "every peer" stays local). `null` detaches.
    * The pool does not close the broker: close it after the pool (`broker.close()`).
+   *
+   * Takes the broker or the promise `createRedisBroker(url)` returns, so both
+   * `pool.useBroker(await createRedisBroker(url))` and `await pool.useBroker(createRedisBroker(url))` work;
+   * the returned promise settles once the broker is attached (and rejects if the connection failed).
    */
-  useBroker(broker: TopicBroker | null): void {
+  useBroker(broker: TopicBroker | PromiseLike<TopicBroker> | null): Promise<void> {
+    if (broker !== null && typeof (broker as PromiseLike<TopicBroker>).then === 'function') {
+      return Promise.resolve(broker).then((b) => this.#attach(b));
+    }
+    // A wrong type is the caller's bug: thrown at once, as every misuse (not a rejected promise).
+    this.#attach(broker as TopicBroker | null);
+    return Promise.resolve();
+  }
+
+  #attach(broker: TopicBroker | null): void {
     if (broker !== null && (typeof broker !== 'object' || typeof broker.publish !== 'function' || typeof broker.attach !== 'function')) {
       throw new TypeError('broker must be a TopicBroker (createRedisBroker) or null');
     }
