@@ -256,7 +256,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
       await holdingLoop(pool.close());
       throw new CliError(err instanceof Error ? err.message : String(err), EXIT.NETWORK);
     }
-    pool.useBroker(broker);
+    await pool.useBroker(broker);
     process.stdout.write(`ringsocket serve: redis ${c.redis} (${broker.sharded ? 'sharded pub/sub: SPUBLISH/SSUBSCRIBE' : 'pub/sub: PUBLISH/SUBSCRIBE'}), node ${broker.nodeId}\n`);
   }
   let server: RunningServer;
