@@ -5,6 +5,7 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
+import type { DeflateWire } from '../peer-settings.js';
 
 /** Handed to each worker at start (structured clone; SharedArrayBuffers are shared, not copied). */
 export interface WorkerInit {
@@ -114,6 +115,8 @@ export interface ConnectConfig {
   outboundBufferSize: number;
   /** What a publication does to a slow connection: 0 skip it, 1 close it with 1008. */
   slowPeerPolicy: number;
+  /** permessage-deflate options (`perMessageDeflate`); absent when off, so the record is as before. */
+  deflate?: DeflateWire;
 }
 
 /** CMD_ACCEPT payload: become the server side of stream `streamId` (already in this worker). */
@@ -135,6 +138,8 @@ export interface AcceptConfig {
    * for CMD_HANDSHAKE_ANSWER. Absent (not `false`) when off, so the record is as before.
    */
   approval?: true;
+  /** permessage-deflate options (`perMessageDeflate`); absent when off. */
+  deflate?: DeflateWire;
 }
 
 export interface ListenConfig {
@@ -166,6 +171,8 @@ export interface OpenInfo {
   port: number;
   /** Server side: URL derived from the request. */
   url?: string;
+  /** The negotiated `Sec-WebSocket-Extensions` value; absent when none. */
+  extensions?: string;
 }
 
 /**
