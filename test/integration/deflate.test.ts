@@ -396,3 +396,34 @@ describe('perMessageDeflate option', () => {
     expect(peer.perMessageDeflate).toEqual({ serverMaxWindowBits: 10, threshold: 0, level: 1, memLevel: 9 });
   });
 });
+
+describe('topics with permessage-deflate', () => {
+  it('a publication reaches members with and without compression, with and without context takeover, byte-exact and compressed on the wire', async () => {
+    const clients = await Promise.all([
+      openWs(rs.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // server context takeover
+      openWs(rsNoCtx.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // no context takeover
+      openWs(rsNoCtx.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // the same shape: shares one payload
+      openWs(rs.url, ['chat'], { perMessageDeflate: false }), // uncompressed
+    ]);
+    const ports = clients.map((c) => c.localPort);
+    const all = [...rs.peerList(), ...rsNoCtx.peerList()];
+    await waitFor(() => ports.every((p) => all.some((x) => x.getConnectedPort() === p && x.getReadyState() === State.OPEN)), 'server peers OPEN');
+    for (const p of ports) expect(pool.subscribe(all.find((x) => x.getConnectedPort() === p)!, 'deflate-room')).toBe(ErrorCode.OK);
+    const socks = clients.map((c) => (c.ws as unknown as { _socket: Socket })._socket);
+    for (const [i, n] of [10, 5000, 200_000, 5000].entries()) {
+      const data = content(n, i % 2 === 1);
+      const read0 = socks.map((s) => s.bytesRead);
+      const got = clients.map((c) => new Promise<{ data: Buffer; isBinary: boolean }>((r) => c.ws.once('message', (d: Buffer, isBinary: boolean) => r({ data: d, isBinary }))));
+      expect(pool.publish('deflate-room', data, i % 2 === 1 ? WriteMode.TEXT : WriteMode.BINARY)).toBe(4);
+      for (const g of await Promise.all(got)) {
+        expect(g.isBinary).toBe(i % 2 === 0);
+        expect(g.data.equals(data)).toBe(true);
+      }
+      if (n === 200_000) {
+        for (const k of [0, 1, 2]) expect(socks[k]!.bytesRead - read0[k]!).toBeLessThan(n / 4);
+        expect(socks[3]!.bytesRead - read0[3]!).toBeGreaterThan(n);
+      }
+    }
+    for (const c of clients) c.ws.close();
+  });
+});
