@@ -4,6 +4,7 @@
  * documentation. A multiplayer peer gives its settings to each peer it starts (`copySettings`).
  */
 import { checkSize, checkStringList } from './validation.js';
+import type { DeflateWire } from './protocol/control.js';
 
 /** What a publication does to a peer whose outbound budget is full (see `slowPeerPolicy`). */
 export type SlowPeerPolicy = 'skip' | 'close';
@@ -28,8 +29,6 @@ export interface PerMessageDeflateOptions {
   memLevel?: number;
 }
 
-/** @internal The options as the workers get them (ConnectConfig / AcceptConfig `deflate`). */
-export type DeflateWire = PerMessageDeflateOptions;
 
 const DEFLATE_KEYS = new Set(['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'threshold', 'level', 'memLevel']);
 

@@ -5,8 +5,7 @@
  */
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
-import type { AcceptConfig, OpenInfo } from '../src/protocol/control.js';
-import type { DeflateWire } from '../src/peer-settings.js';
+import type { AcceptConfig, DeflateWire, OpenInfo } from '../src/protocol/control.js';
 import { answer, findHeadEnd, refuse, type HandshakeOk } from './handshake.js';
 
 export class Opening {

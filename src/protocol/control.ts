@@ -5,7 +5,6 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { DeflateWire } from '../peer-settings.js';
 
 /** Handed to each worker at start (structured clone; SharedArrayBuffers are shared, not copied). */
 export interface WorkerInit {
@@ -100,6 +99,20 @@ export type WorkerNotice =
   | { t: 'ready' }
   /** The worker holds no connection after processing `opens` CMD_CONNECT/CMD_ACCEPT records. */
   | { t: 'idle'; opens: number };
+
+/**
+ * permessage-deflate options as a worker gets them (`WebSocketPeer.perMessageDeflate`, checked on the main
+ * thread; the same fields as the public `PerMessageDeflateOptions`). `{}`: the defaults.
+ */
+export interface DeflateWire {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number;
+  clientMaxWindowBits?: number;
+  threshold?: number;
+  level?: number;
+  memLevel?: number;
+}
 
 export interface ConnectConfig {
   url: string;
