@@ -427,3 +427,37 @@ describe('topics with permessage-deflate', () => {
     for (const c of clients) c.ws.close();
   });
 });
+
+describe('WebSocketMultiplayerPeer with perMessageDeflate', () => {
+  it('its peers accept compression: a ws client gets the extension, the id message and a compressed echo path', async () => {
+    const { WebSocketMultiplayerPeer } = await import('../helpers/lib.js');
+    const mp = new WebSocketMultiplayerPeer({ pool });
+    mp.perMessageDeflate = { serverNoContextTakeover: true };
+    mp.inboundBufferSize = 2 * MiB;
+    mp.outboundBufferSize = 2 * MiB;
+    expect(mp.createServer(0, '127.0.0.1')).toBe(ErrorCode.OK);
+    try {
+      const msgs: Buffer[] = [];
+      const ws = new WebSocket(`ws://127.0.0.1:${mp.getLocalPort()}/`, { perMessageDeflate: { threshold: 0 } });
+      ws.on('message', (d: Buffer) => msgs.push(d));
+      let err: Error | null = null;
+      ws.on('error', (e) => (err = e));
+      let ext: string | undefined;
+      ws.once('upgrade', (res: http.IncomingMessage) => (ext = res.headers['sec-websocket-extensions'] as string));
+      await pollUntil(mp, () => ext !== undefined || err !== null, 'the upgrade');
+      expect(err).toBeNull();
+      expect(ext).toBe('permessage-deflate; server_no_context_takeover');
+      await pollUntil(mp, () => msgs.length >= 1, 'the id message');
+      const data = content(100_000, false);
+      ws.send(data);
+      await pollUntil(mp, () => mp.getAvailablePacketCount() > 0, 'the message');
+      expect(Buffer.from(mp.getPacket()).equals(data)).toBe(true);
+      expect(mp.putPacket(data)).toBe(ErrorCode.OK);
+      await pollUntil(mp, () => msgs.length >= 2, 'the broadcast');
+      expect(msgs[1]!.equals(data)).toBe(true);
+      ws.close();
+    } finally {
+      mp.close();
+    }
+  });
+});
