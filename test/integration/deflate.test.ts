@@ -297,6 +297,32 @@ describe('ringsocket client with perMessageDeflate -> ws server', () => {
     });
   }
 
+  it('a message larger than a ring record (sent in several records) is gathered, compressed whole and comes back byte-exact', async () => {
+    let serverSock: Socket | null = null;
+    server.wss.once('connection', (ws: WebSocket) => {
+      serverSock = (ws as unknown as { _socket: Socket })._socket;
+    });
+    const peer = new WebSocketPeer({ pool });
+    peer.inboundBufferSize = 4 * MiB;
+    peer.outboundBufferSize = 4 * MiB;
+    peer.perMessageDeflate = true;
+    await openPeer(peer, server.url);
+    await waitFor(() => serverSock !== null, 'the server socket');
+    const sock = serverSock! as Socket;
+    for (const text of [false, true]) {
+      // The default outbound ring's records hold at most 1 MiB: 3 MiB goes as FIRST..LAST fragments.
+      const data = content(3 * MiB + 7, text);
+      const read0 = sock.bytesRead;
+      expect(peer.send(data, text ? WriteMode.TEXT : WriteMode.BINARY)).toBe(ErrorCode.OK);
+      await pollUntil(peer, () => peer.getAvailablePacketCount() > 0, 'the echo');
+      expect(Buffer.from(peer.getPacket()).equals(data)).toBe(true);
+      expect(peer.getCurrentOutboundBufferedAmount()).toBe(0);
+      expect(sock.bytesRead - read0).toBeLessThan(data.length / 4);
+    }
+    peer.close(1000, '');
+    await pollUntil(peer, () => peer.getReadyState() === State.CLOSED, 'closed');
+  });
+
   it('perMessageDeflate false offers nothing (no extension, as before)', async () => {
     let offered: string | undefined = 'unset';
     server.wss.once('headers', (_h: string[], req: http.IncomingMessage) => {
