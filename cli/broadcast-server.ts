@@ -32,6 +32,8 @@ export interface BroadcastOptions {
   pool: PeerPool;
   /** 'broadcast' (default): every peer joins one topic; 'topic': peers choose (see above). */
   mode?: 'broadcast' | 'topic';
+  /** Each peer's perMessageDeflate (serve --deflate). */
+  deflate?: boolean;
 }
 
 /** Takes what the server accepted, through a TLS handshake for wss://, and hands each stream to `makePeer`. */
@@ -130,6 +132,7 @@ export function startBroadcastServer(o: BroadcastOptions): RunningServer {
     peer.supportedProtocols = o.protocols;
     peer.inboundBufferSize = o.maxMessage;
     peer.outboundBufferSize = Math.max(65535, o.maxMessage);
+    if (o.deflate === true) peer.perMessageDeflate = true;
     if (peer.acceptStream(tls ?? tcp) !== ErrorCode.OK) {
       if (tls !== null) tls.disconnectFromStream();
       else tcp.disconnectFromHost();

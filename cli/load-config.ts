@@ -27,6 +27,7 @@ export const LOAD_FLAGS: FlagSpecs = {
   warmup: { kind: 'duration', min: 0, max: 3600_000, meta: 'D', help: 'send for D before measuring (not in the latency, throughput or CPU figures)', defaultText: '1s' },
   'send-tick': { kind: 'string', meta: 'T', help: 'rate mode: send what is due at most every T (e.g. 1ms, as the bench suite\'s generator does); 0 = every pass', defaultText: '0' },
   poll: { kind: 'string', meta: 'T', help: 'main-thread loop: sleep T (e.g. 200us, 1ms) between passes, or "spin" (back to back)', defaultText: '200us' },
+  deflate: { kind: 'bool', help: 'offer permessage-deflate (compression, in the I/O workers); a server that declines it is used without' },
   quiet: { kind: 'bool', help: 'no progress output on stderr' },
 };
 
@@ -87,6 +88,8 @@ export interface LoadConfig {
   json: string | undefined;
   histogram: string | undefined;
   quiet: boolean;
+  /** --deflate: offer permessage-deflate. */
+  deflate: boolean;
 }
 
 /** `--poll`: "spin" → 0, else a duration in µs (us, µs, ms; a bare number is µs), 1 µs .. 100 ms. */
@@ -164,6 +167,7 @@ export function loadConfig(argv: readonly string[]): LoadConfig | null {
     json: str(flags, 'json'),
     histogram: str(flags, 'histogram'),
     quiet: bool(flags, 'quiet'),
+    deflate: bool(flags, 'deflate'),
   };
 }
 

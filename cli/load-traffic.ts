@@ -92,6 +92,7 @@ export class LoadTraffic {
       peer.outboundBufferSize = room;
       peer.maxQueuedPackets = Math.max(4096, this.flood ? cfg.flood : 0);
       if (cfg.protocols.length !== 0) peer.supportedProtocols = cfg.protocols;
+      if (cfg.deflate) peer.perMessageDeflate = true;
       const startAt = this.rampStart + (count <= 1 ? 0 : (cfg.rampMs * i) / count);
       this.conns.push({ index: i, peer, startAt, startedAt: 0, phase: 'waiting', closedEarly: false, sent: 0, received: 0, lastSeq: -1, backlogT: [], backlogSeq: [], floodOwed: 0 });
     }

@@ -40,6 +40,7 @@ export const SERVE_FLAGS: FlagSpecs = {
   'max-message': { kind: 'bytes', min: 1, max: 256 * 1024 * 1024, meta: 'B', help: 'largest message accepted (larger: close 1009)', defaultText: '64k - 1' },
   'tick-ms': { kind: 'int', min: 1, max: 1000, meta: 'MS', help: 'main-thread loop period', defaultText: '1' },
   interval: { kind: 'duration', min: 100, max: 3600_000, meta: 'D', help: 'period of the counters line on stderr', defaultText: '1s' },
+  deflate: { kind: 'bool', help: 'accept permessage-deflate (compression, in the I/O workers) from clients that offer it' },
   quiet: { kind: 'bool', help: 'no counters line' },
 };
 
@@ -90,6 +91,7 @@ interface ServeConfig {
   intervalMs: number;
   quiet: boolean;
   redis: string | undefined;
+  deflate: boolean;
 }
 
 /** The checked flags (throws UsageError), or null for --help. */
@@ -128,6 +130,7 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
     intervalMs: num(flags, 'interval') ?? 1000,
     quiet: bool(flags, 'quiet'),
     redis: str(flags, 'redis'),
+    deflate: bool(flags, 'deflate'),
   };
 }
 
@@ -135,7 +138,7 @@ function serveConfig(argv: readonly string[]): ServeConfig | null {
 async function startServer(c: ServeConfig, pool: PeerPool): Promise<RunningServer> {
   const { port, host, tlsPems, protocols, maxMessage, tickMs } = c;
   try {
-    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool, mode: c.mode === 'topic' ? 'topic' : 'broadcast' });
+    if (c.mode !== 'echo') return startBroadcastServer({ port, host, tlsPems, protocols, maxMessage, tickMs, pool, mode: c.mode === 'topic' ? 'topic' : 'broadcast', deflate: c.deflate });
     return startEchoServer({
       port,
       host,
@@ -146,6 +149,7 @@ async function startServer(c: ServeConfig, pool: PeerPool): Promise<RunningServe
       inboundBufferSize: maxMessage,
       outboundBufferSize: Math.max(65535, maxMessage),
       stopTimeoutMs: 3000,
+      perMessageDeflate: c.deflate,
     });
   } catch (err) {
     await holdingLoop(pool.close());

@@ -64,6 +64,8 @@ export interface EchoServerOptions {
   outboundBufferSize?: number;
   /** Each peer's `maxQueuedPackets`. Default the peer default. */
   maxQueuedPackets?: number;
+  /** Each peer's `perMessageDeflate` (compression). Default false. */
+  perMessageDeflate?: WebSocketPeer['perMessageDeflate'];
   /** Most milliseconds `stop()` waits for the peers' closing handshakes. Default 3000. */
   stopTimeoutMs?: number;
   /** Called after `acceptStream(…)` returned OK (the peer is CONNECTING). `tls` is set for wss. */
@@ -124,6 +126,7 @@ export function startEchoServer(options: EchoServerOptions = {}): EchoServer {
     if (options.inboundBufferSize !== undefined) peer.inboundBufferSize = options.inboundBufferSize;
     if (options.outboundBufferSize !== undefined) peer.outboundBufferSize = options.outboundBufferSize;
     if (options.maxQueuedPackets !== undefined) peer.maxQueuedPackets = options.maxQueuedPackets;
+    if (options.perMessageDeflate !== undefined) peer.perMessageDeflate = options.perMessageDeflate;
     if (peer.acceptStream(tls ?? tcp) !== ErrorCode.OK) {
       // The stream died meanwhile (e.g. its handshake deadline passed).
       if (tls !== null) tls.disconnectFromStream();

@@ -3,7 +3,7 @@
  * in worker threads, exchanging packets with the main thread through SharedArrayBuffer rings.
  */
 export { WebSocketPeer, type WebSocketPeerOptions } from './websocket-peer.js';
-export type { SlowPeerPolicy } from './peer-settings.js';
+export type { PerMessageDeflateOptions, SlowPeerPolicy } from './peer-settings.js';
 export { WebSocketMultiplayerPeer, type WebSocketMultiplayerPeerOptions, type MultiplayerSignal } from './multiplayer-peer.js';
 export { PeerPool, getDefaultPool, type PeerPoolOptions, type WorkerStats, type TopicPeer } from './peer-pool.js';
 export { TLSOptions, type Pem, type TLSMode } from './tls-options.js';

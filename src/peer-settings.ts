@@ -4,9 +4,71 @@
  * documentation. A multiplayer peer gives its settings to each peer it starts (`copySettings`).
  */
 import { checkSize, checkStringList } from './validation.js';
+import type { DeflateWire } from './protocol/control.js';
 
 /** What a publication does to a peer whose outbound budget is full (see `slowPeerPolicy`). */
 export type SlowPeerPolicy = 'skip' | 'close';
+
+/**
+ * Not in Godot: permessage-deflate (RFC 7692) options (see `perMessageDeflate`). Every field optional.
+ */
+export interface PerMessageDeflateOptions {
+  /** Server: always answer `server_no_context_takeover`; client: ask for it. Default false. */
+  serverNoContextTakeover?: boolean;
+  /** Server: always answer `client_no_context_takeover`; client: offer it. Default false. */
+  clientNoContextTakeover?: boolean;
+  /** 8…15: the largest window the server compresses with (client: asks for at most that). Default 15. */
+  serverMaxWindowBits?: number;
+  /** 8…15: the largest window the client compresses with. Default: the client offers the bare parameter. */
+  clientMaxWindowBits?: number;
+  /** Messages shorter than this many bytes are sent uncompressed. Default 1024 (as ws). */
+  threshold?: number;
+  /** zlib level -1 (zlib's default, 6) … 9. Default -1. */
+  level?: number;
+  /** zlib memLevel 1…9. Default 8. */
+  memLevel?: number;
+}
+
+
+const DEFLATE_KEYS = new Set(['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'threshold', 'level', 'memLevel']);
+
+function checkDeflate(v: unknown): false | true | Readonly<PerMessageDeflateOptions> {
+  if (v === false || v === true) return v;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`perMessageDeflate must be a boolean or an options object, got ${String(v)}`);
+  const o = v as Record<string, unknown>;
+  const out: PerMessageDeflateOptions = {};
+  for (const k of Object.keys(o)) if (!DEFLATE_KEYS.has(k)) throw new TypeError(`perMessageDeflate: unknown option ${k}`);
+  const int = (k: string, min: number, max: number): number | undefined => {
+    const x = o[k];
+    if (x === undefined) return undefined;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) throw new TypeError(`perMessageDeflate.${k} must be an integer between ${min} and ${max}, got ${String(x)}`);
+    return x;
+  };
+  for (const k of ['serverNoContextTakeover', 'clientNoContextTakeover'] as const) {
+    const x = o[k];
+    if (x === undefined) continue;
+    if (typeof x !== 'boolean') throw new TypeError(`perMessageDeflate.${k} must be a boolean, got ${String(x)}`);
+    out[k] = x;
+  }
+  const sb = int('serverMaxWindowBits', 8, 15);
+  if (sb !== undefined) out.serverMaxWindowBits = sb;
+  const cb = int('clientMaxWindowBits', 8, 15);
+  if (cb !== undefined) out.clientMaxWindowBits = cb;
+  const th = int('threshold', 0, 0x7fffffff);
+  if (th !== undefined) out.threshold = th;
+  const lv = int('level', -1, 9);
+  if (lv !== undefined) out.level = lv;
+  const ml = int('memLevel', 1, 9);
+  if (ml !== undefined) out.memLevel = ml;
+  return Object.freeze(out);
+}
+
+/** @internal What goes in a ConnectConfig / AcceptConfig: undefined when off. */
+export function deflateWire(s: Readonly<SettingsView>): DeflateWire | undefined {
+  const d = s.perMessageDeflate;
+  if (d === false) return undefined;
+  return d === true ? {} : { ...d };
+}
 
 /** The shared default of both list properties: the setters replace it, the getters copy it. */
 const NO_STRINGS: string[] = [];
@@ -20,6 +82,7 @@ export interface SettingsView {
   outboundBufferSize: number;
   slowPeerPolicy: SlowPeerPolicy;
   handshakeApproval: boolean;
+  perMessageDeflate: false | true | Readonly<PerMessageDeflateOptions>;
 }
 
 let viewOf: (s: PeerSettings) => SettingsView;
@@ -33,6 +96,7 @@ export class PeerSettings {
     outboundBufferSize: 65535,
     slowPeerPolicy: 'skip',
     handshakeApproval: false,
+    perMessageDeflate: false,
   };
 
   static {
@@ -107,6 +171,21 @@ export class PeerSettings {
   set handshakeApproval(v: boolean) {
     if (typeof v !== 'boolean') throw new TypeError(`handshakeApproval must be a boolean, got ${String(v)}`);
     this.#s.handshakeApproval = v;
+  }
+
+  /**
+   * Not in Godot (Godot 4's WebSocketPeer has no compression): permessage-deflate (RFC 7692), read when
+   * a connection starts. `false` (default): not offered (client) and declined (server); `true`: offered
+   * and accepted with the defaults; an object (`PerMessageDeflateOptions`): the parameters, the
+   * threshold and zlib's level and memLevel. All compression runs in the workers. What was agreed:
+   * `getSelectedExtensions()`. A TypeError for an invalid value.
+   */
+  get perMessageDeflate(): boolean | PerMessageDeflateOptions {
+    const d = this.#s.perMessageDeflate;
+    return typeof d === 'boolean' ? d : { ...d };
+  }
+  set perMessageDeflate(v: boolean | PerMessageDeflateOptions) {
+    this.#s.perMessageDeflate = checkDeflate(v);
   }
 }
 

@@ -19,7 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ErrorCode, State, WriteMode } from './enums.js';
 import { peerAccess } from './peer-access.js';
-import { PeerSettings, settingsOf } from './peer-settings.js';
+import { deflateWire, PeerSettings, settingsOf } from './peer-settings.js';
 import { TLSOptions } from './tls-options.js';
 import { getDefaultPool, poolEngine, type PeerPool } from './peer-pool.js';
 import type { PoolEngine } from './pool/engine.js';
@@ -53,6 +53,7 @@ export class WebSocketPeer extends PeerSettings {
   #closeReason = '';
   #failure = '';
   #protocol = '';
+  #extensions = '';
   #host = '';
   #port = 0;
   #url = '';
@@ -161,6 +162,8 @@ export class WebSocketPeer extends PeerSettings {
       outboundBufferSize: settingsOf(this).outboundBufferSize,
       slowPeerPolicy: settingsOf(this).slowPeerPolicy === 'close' ? 1 : 0,
     };
+    const deflate = deflateWire(settingsOf(this));
+    if (deflate !== undefined) cfg.deflate = deflate;
     return this.#start(poolEngine(this.#pool ?? getDefaultPool()), undefined, url, CMD_CONNECT, encodeJson(cfg));
   }
 
@@ -196,6 +199,8 @@ export class WebSocketPeer extends PeerSettings {
       slowPeerPolicy: settingsOf(this).slowPeerPolicy === 'close' ? 1 : 0,
     };
     if (settingsOf(this).handshakeApproval) cfg.approval = true;
+    const deflate = deflateWire(settingsOf(this));
+    if (deflate !== undefined) cfg.deflate = deflate;
     const code = this.#start(ref.engine, ref.link, '', CMD_ACCEPT, encodeJson(cfg));
     if (code === ErrorCode.OK) ref.consume();
     return code;
@@ -211,6 +216,7 @@ export class WebSocketPeer extends PeerSettings {
     this.#closeReason = '';
     this.#failure = '';
     this.#protocol = '';
+    this.#extensions = '';
     this.#host = '';
     this.#port = 0;
     this.#url = url;
@@ -269,6 +275,7 @@ export class WebSocketPeer extends PeerSettings {
         ep.openInfo = null;
         this.#state = State.OPEN;
         this.#protocol = info.protocol;
+        this.#extensions = info.extensions ?? '';
         this.#host = info.host;
         this.#port = info.port;
         if (info.url !== undefined) this.#url = info.url;
@@ -543,6 +550,14 @@ export class WebSocketPeer extends PeerSettings {
   /** Godot `get_selected_protocol()`: the negotiated subprotocol, "" if none. */
   getSelectedProtocol(): string {
     return this.#protocol;
+  }
+
+  /**
+   * Not in Godot: the negotiated extensions, as the 101's `Sec-WebSocket-Extensions` value (e.g.
+   * `permessage-deflate; client_max_window_bits=15`), "" if none (see `perMessageDeflate`).
+   */
+  getSelectedExtensions(): string {
+    return this.#extensions;
   }
 
   /** Godot `set_no_delay(enabled)`: TCP_NODELAY (no-delay is the default). Applies live. */

@@ -25,6 +25,9 @@ import { Framing, type FramingConn } from './framing.js';
 import { closeFrame, frameMessage, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from './frame-writer.js';
 import { Opening } from './opening.js';
 import { Outbound } from './outbound.js';
+import { MAX_HEADROOM, PerMessageDeflate } from './deflate.js';
+import type { DeflateParams } from './deflate-negotiation.js';
+import { frameCompressed } from './frame-writer.js';
 
 /** A connection's budgets, from its ConnectConfig or AcceptConfig. */
 type Limits = Pick<AcceptConfig, 'inboundBufferSize' | 'maxQueuedPackets' | 'outboundBufferSize' | 'slowPeerPolicy'>;
@@ -97,6 +100,8 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   #out: Outbound | null = null;
   #beat: Beat | null = null;
   #closing: Closing | null = null;
+  /** permessage-deflate, when the handshake negotiated it (null otherwise). */
+  #pmd: PerMessageDeflate | null = null;
   #flags = 0;
 
   private constructor(host: ConnectionHost, slot: number, limits: Limits, opening: Opening | null) {
@@ -136,6 +141,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   /** Client: dial `cfg.url`. Failures end in EV_CLOSED with code -1. */
   static connect(host: ConnectionHost, slot: number, cfg: ConnectConfig): Connection {
     const op = new Opening(cfg.noDelay);
+    op.deflate = cfg.deflate;
     const conn = new Connection(host, slot, cfg, op);
     conn.#flags |= CLIENT;
     try {
@@ -183,7 +189,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     }
     const b = this.#beat;
     if (b !== null) b.heard = true;
-    (this.#framing ??= new Framing(this, (this.#flags & CLIENT) === 0, this.inboundBufferSize)).data(chunk);
+    (this.#framing ??= new Framing(this, (this.#flags & CLIENT) === 0, this.inboundBufferSize, this.#pmd)).data(chunk);
   }
 
   /** The socket closed: during the handshake a failure; else the end of the connection. */
@@ -269,6 +275,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     const cfg = op.accept!;
     this.#handshakeEnded();
     op.upgrading(verdict);
+    if (verdict.deflate !== null) this.#startDeflate(verdict.deflate, false);
     sock.write(verdict.response);
     // A heartbeat set while the request was read (CMD_HEARTBEAT) wins over the one in the config.
     if (this.#beat === null && cfg.heartbeatMs > 0) this.setHeartbeat(cfg.heartbeatMs);
@@ -278,15 +285,27 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
   }
 
   /** Client: the server's 101 passed ws's checks (dial.ts): the socket is ours. */
-  dialed(sock: Socket, protocol: string, head: Buffer): void {
+  dialed(sock: Socket, protocol: string, head: Buffer, deflate: DeflateParams | null, extensions: string): void {
     const op = this.#opening;
     if (op === null) return;
-    op.dialed(sock, protocol);
+    op.dialed(sock, protocol, extensions);
+    if (deflate !== null) this.#startDeflate(deflate, true);
     this.#sock = sock;
     listen(sock, this);
     this.#opened();
     if (head.length !== 0) this.socketData(head);
     if (this.#sock !== null && (this.#flags & READING_PAUSED) === 0) sock.resume();
+  }
+
+  /** permessage-deflate was agreed: its state, with the config's threshold and zlib settings. */
+  #startDeflate(params: DeflateParams, client: boolean): void {
+    const o = this.#opening!.deflate ?? {};
+    this.#pmd = new PerMessageDeflate(params, !client, {
+      maxPayload: this.inboundBufferSize,
+      ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
+      ...(o.level !== undefined ? { level: o.level } : {}),
+      ...(o.memLevel !== undefined ? { memLevel: o.memLevel } : {}),
+    });
   }
 
   dialFailed(error: string): void {
@@ -364,6 +383,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     const c = this.#closing;
     if (c !== null && c.timer !== null) clearTimeout(c.timer);
     this.#out?.abandon();
+    this.#pmd?.close();
     const code = c !== null && (this.#flags & CLOSE_RECEIVED) !== 0 ? c.code : CODE_ABNORMAL;
     const clean = (this.#flags & DROPPED) === 0 && code !== CODE_ABNORMAL && this.error === '';
     this.host.closed(this, clean ? code : -1, clean ? c!.reason : '', this.error);
@@ -409,7 +429,7 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
 
   /** One record of an outbound message (whole, or a fragment of a large one). `view` is ring memory. */
   sendFragment(view: Uint8Array, binary: boolean, kindFlags: number): void {
-    if (this.#open) (this.#out ??= new Outbound(this.host, this)).send(this.#sock!, view, binary, kindFlags, (this.#flags & CLIENT) !== 0);
+    if (this.#open) (this.#out ??= new Outbound(this.host, this, this.#pmd)).send(this.#sock!, view, binary, kindFlags, (this.#flags & CLIENT) !== 0);
     // Closing or closed: the bytes will never be written. Count them as done so the main thread's
     // buffered amount does not stay up forever.
     else this.host.noteSent(this, view.byteLength, (kindFlags & FLAG_LAST) !== 0);
@@ -431,6 +451,11 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
       if ((this.#flags & CLOSE_WHEN_SLOW) === 0) return SKIPPED;
       this.close(1008, 'slow consumer');
       return CLOSED_SLOW;
+    }
+    const pmd = this.#pmd;
+    if (pmd !== null) {
+      sock.write(deflatedPublication(pmd, frame, payload, binary, (this.#flags & CLIENT) !== 0));
+      return WROTE;
     }
     sock.write((this.#flags & CLIENT) !== 0 ? frameMessage(binary ? OP_BINARY : OP_TEXT, payload, true, true) : frame);
     return WROTE;
@@ -544,6 +569,36 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
     if ((this.#flags & READING_PAUSED) !== 0 || this.#sock === null) return;
     if ((this.#framing === null || this.#framing.resume()) && (this.#flags & READING_PAUSED) === 0) this.#sock?.resume();
   }
+}
+
+/**
+ * Fan-out with permessage-deflate: the publication's frame for one member. Members whose compressor keeps
+ * no context and has the same shape (`shareKey`) share one compressed frame per publication (compressed
+ * once, on the first such member; kept until the next publication); a member with context takeover
+ * compresses it with its own compressor, in its send order; a client end masks its own.
+ */
+let sharedFor: Buffer | null = null;
+const sharedFrames = new Map<string, Buffer | null>();
+
+function deflatedPublication(pmd: PerMessageDeflate, frame: Buffer, payload: Buffer, binary: boolean, client: boolean): Buffer {
+  const opcode = binary ? OP_BINARY : OP_TEXT;
+  const key = pmd.shareKey;
+  if (key === null || client) {
+    const z = pmd.compress(payload, MAX_HEADROOM);
+    if (z === null) return client ? frameMessage(opcode, payload, true, true) : frame;
+    return frameCompressed(opcode, z, MAX_HEADROOM, client);
+  }
+  if (sharedFor !== payload) {
+    sharedFor = payload;
+    sharedFrames.clear();
+  }
+  let f = sharedFrames.get(key);
+  if (f === undefined) {
+    const z = pmd.compress(payload, MAX_HEADROOM);
+    f = z === null ? null : frameCompressed(opcode, z, MAX_HEADROOM, false);
+    sharedFrames.set(key, f);
+  }
+  return f ?? frame;
 }
 
 function heartbeatTick(conn: Connection): void {

@@ -11,19 +11,20 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { ConnectConfig } from '../src/protocol/control.js';
+import { clientAccept, clientOffer, type DeflateConfig, type DeflateParams } from './deflate-negotiation.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** What a dial reports to (the Connection). */
 export interface DialEvents {
   /** The server answered 101 and the answer passed: the socket is yours; `head` is what came after it. */
-  dialed(sock: Socket, protocol: string, head: Buffer): void;
+  dialed(sock: Socket, protocol: string, head: Buffer, deflate: DeflateParams | null, extensions: string): void;
   /** The handshake failed (`error`: an errno, `HTTP_<status>`, `HANDSHAKE_TIMEOUT`, or ws's message). */
   dialFailed(error: string): void;
 }
 
 const kDial = Symbol('ringsocket.dial');
-type Tagged = http.ClientRequest & { [kDial]: { target: DialEvents; key: string; protocols: string[]; done: boolean } };
+type Tagged = http.ClientRequest & { [kDial]: { target: DialEvents; key: string; protocols: string[]; deflate: DeflateConfig | null; done: boolean } };
 
 /** Start the handshake to `cfg.url`. Throws (as ws's constructor does) on a URL that is not ws:/wss:. */
 export function dial(cfg: ConnectConfig, handshakeTimeoutMs: number, target: DialEvents): http.ClientRequest {
@@ -41,6 +42,7 @@ export function dial(cfg: ConnectConfig, handshakeTimeoutMs: number, target: Dia
   headers['Connection'] = 'Upgrade';
   headers['Upgrade'] = 'websocket';
   if (cfg.protocols.length !== 0) headers['Sec-WebSocket-Protocol'] = cfg.protocols.join(',');
+  if (cfg.deflate !== undefined) headers['Sec-WebSocket-Extensions'] = clientOffer(cfg.deflate);
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const opts: https.RequestOptions = {
     host,
@@ -59,7 +61,7 @@ export function dial(cfg: ConnectConfig, handshakeTimeoutMs: number, target: Dia
     }
   }
   const req = (secure ? https : http).request(opts) as Tagged;
-  req[kDial] = { target, key, protocols: cfg.protocols, done: false };
+  req[kDial] = { target, key, protocols: cfg.protocols, deflate: cfg.deflate ?? null, done: false };
   req.on('upgrade', onUpgrade);
   req.on('response', onResponse);
   req.on('error', onError);
@@ -101,19 +103,28 @@ function onUpgrade(this: Tagged, res: http.IncomingMessage, sock: Socket, head: 
     sock.destroy();
     return;
   }
-  const why = check(res, d.key, d.protocols);
+  const why = check(res, d.key, d.protocols, d.deflate !== null);
   if (why !== null) {
     sock.destroy();
     fail(this, why);
     return;
   }
+  // permessage-deflate (RFC 7692 §5): a response the client did not allow fails the connection, with
+  // the negotiation's stable code (WS_ERR_UNEXPECTED_EXTENSION, WS_ERR_INVALID_DEFLATE_PARAMETER…).
+  const ext = res.headers['sec-websocket-extensions'] as string | undefined;
+  const n = clientAccept(ext, d.deflate);
+  if (!n.ok) {
+    sock.destroy();
+    fail(this, n.error);
+    return;
+  }
   d.done = true;
   sock.setTimeout(0);
-  d.target.dialed(sock, (res.headers['sec-websocket-protocol'] as string | undefined) ?? '', head);
+  d.target.dialed(sock, (res.headers['sec-websocket-protocol'] as string | undefined) ?? '', head, n.params, n.params === null ? '' : ext!);
 }
 
 /** ws's checks of a 101 answer, with its messages; null when it passes. */
-function check(res: http.IncomingMessage, key: string, protocols: string[]): string | null {
+function check(res: http.IncomingMessage, key: string, protocols: string[], offered: boolean): string | null {
   const upgrade = res.headers.upgrade;
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
   const digest = createHash('sha1').update(key + GUID).digest('base64');
@@ -125,6 +136,7 @@ function check(res: http.IncomingMessage, key: string, protocols: string[]): str
   } else if (protocols.length !== 0) {
     return 'Server sent no subprotocol';
   }
-  if (res.headers['sec-websocket-extensions'] !== undefined) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
+  // Nothing offered: ws's message, as before permessage-deflate existed here.
+  if (!offered && res.headers['sec-websocket-extensions'] !== undefined) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
   return null;
 }

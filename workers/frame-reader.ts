@@ -45,9 +45,10 @@ export interface FrameSink {
   /**
    * The first frame of a data message: `length` payload bytes follow in this frame (the whole message
    * when `fin`), `available` of them already in the chunk being pushed. Answer an offset into `target`,
-   * `COPY` or `WAIT`.
+   * `COPY` or `WAIT`. `compressed`: RSV1 was set (permessage-deflate): the payload is DEFLATE data,
+   * and a text message's UTF-8 is not checked by the reader (the sink checks the inflated bytes).
    */
-  messageStart(text: boolean, length: number, fin: boolean, available: number): number;
+  messageStart(text: boolean, length: number, fin: boolean, available: number, compressed: boolean): number;
   /** A continuation frame of the current message (same answers). */
   messageContinue(length: number, fin: boolean, available: number): number;
   /** Payload bytes after a `COPY` answer. Return false to stop reading after them (they are taken). */
@@ -72,6 +73,8 @@ export interface FrameReaderOptions {
   server: boolean;
   /** Largest message (sum of its frames' payloads); 0 = no limit. Larger: 1009 before reading it. */
   maxPayload: number;
+  /** permessage-deflate was negotiated: RSV1 is allowed on a data message's first frame. */
+  rsv1?: boolean;
 }
 
 // States. Header states come first (< TARGET).
@@ -106,6 +109,9 @@ export class FrameReader {
   readonly #sink: FrameSink;
   readonly #server: boolean;
   readonly #maxPayload: number;
+  readonly #rsv1: boolean;
+  /** The message in progress had RSV1 (compressed): its text is not checked here. */
+  #compressed = false;
   #state = HEAD0;
   /** The frame's first header byte (FIN, RSV, opcode). */
   #b0 = 0;
@@ -134,6 +140,7 @@ export class FrameReader {
     this.#sink = sink;
     this.#server = opts.server;
     this.#maxPayload = opts.maxPayload;
+    this.#rsv1 = opts.rsv1 === true;
   }
 
   /** A close frame or a violation was read: nothing more will be. */
@@ -281,9 +288,10 @@ export class FrameReader {
    */
   #start(b0: number, b1: number): boolean {
     if ((b0 & 0x30) !== 0) return this.#fail(1002, 'WS_ERR_UNEXPECTED_RSV_2_3');
-    // No extension is ever negotiated (no permessage-deflate), so RSV1 is never allowed.
-    if ((b0 & 0x40) !== 0) return this.#fail(1002, 'WS_ERR_UNEXPECTED_RSV_1');
     const opcode = b0 & 0x0f;
+    // RSV1: permessage-deflate's "compressed" bit, only on a data message's first frame, and only when
+    // negotiated (RFC 7692 §6); anywhere else 1002, as ws.
+    if ((b0 & 0x40) !== 0 && (!this.#rsv1 || (opcode !== OP_TEXT && opcode !== OP_BINARY))) return this.#fail(1002, 'WS_ERR_UNEXPECTED_RSV_1');
     const fin = (b0 & 0x80) !== 0;
     if (opcode === OP_CONT) {
       if (this.#message === 0) return this.#fail(1002, 'WS_ERR_INVALID_OPCODE');
@@ -331,11 +339,13 @@ export class FrameReader {
     const fin = (this.#b0 & 0x80) !== 0;
     const available = Math.min(this.#len, end - pos);
     const sink = this.#sink;
-    const at = opcode === OP_CONT ? sink.messageContinue(this.#len, fin, available) : sink.messageStart(opcode === OP_TEXT, this.#len, fin, available);
+    const compressed = (this.#b0 & 0x40) !== 0;
+    const at = opcode === OP_CONT ? sink.messageContinue(this.#len, fin, available) : sink.messageStart(opcode === OP_TEXT, this.#len, fin, available, compressed);
     if (at === WAIT) return false;
     if (opcode !== OP_CONT) {
       this.#message = opcode;
       this.#utf8 = UTF8_OK;
+      this.#compressed = compressed;
     }
     this.#at = at;
     this.#state = PAYLOAD;
@@ -353,13 +363,14 @@ export class FrameReader {
         const d = at + this.#done;
         if (this.#server) unmaskInto(c, pos, target, d, n, this.#mask, this.#done);
         else copyInto(c, pos, target, d, n);
-        if (this.#message === OP_TEXT && !this.#checkText(target, d, d + n)) return end;
+        if (this.#message === OP_TEXT && !this.#compressed && !this.#checkText(target, d, d + n)) return end;
         this.#done += n;
       } else {
         if (this.#server) unmaskInPlace(c, pos, n, this.#mask, this.#done);
-        if (this.#message === OP_TEXT && !this.#checkText(c, pos, pos + n)) return end;
+        if (this.#message === OP_TEXT && !this.#compressed && !this.#checkText(c, pos, pos + n)) return end;
         this.#done += n;
         if (!this.#sink.messageData(c, pos, pos + n)) this.#halt = true;
+        if (this.#state === DONE) return pos + n; // the sink failed the stream (see `fail`)
       }
     }
     if (this.#done === this.#len) this.#frameDone();
@@ -434,6 +445,15 @@ export class FrameReader {
     }
     this.#state = DONE;
     this.#sink.close(code, b, start, end);
+  }
+
+  /**
+   * The sink found a violation in what it was handed (a compressed message that does not inflate, or
+   * inflates past the limit, or to bad UTF-8): the reader is done, and `sink.fail` is called as for its
+   * own. From within `messageData` or `messageEnd` only.
+   */
+  fail(closeCode: number, errorCode: string): void {
+    if (this.#state !== DONE) this.#fail(closeCode, errorCode);
   }
 
   /** A violation: the reader is done; the sink answers with `closeCode`. Returns false (for `return`). */

@@ -7,7 +7,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { isValidStatusCode } from './frame-reader.js';
-import { maskKeyAt, unmaskBytes, unmaskInto } from './mask.js';
+import { maskKeyAt, unmaskBytes, unmaskInPlace, unmaskInto } from './mask.js';
 
 export const OP_CONTINUATION = 0x0;
 export const OP_TEXT = 0x1;
@@ -96,6 +96,20 @@ export function frameMessage(opcode: number, payload: Uint8Array, fin: boolean, 
   if (masked) (len < 256 ? unmaskBytes : unmaskInto)(payload, 0, out, at, len, mask, 0);
   else out.set(payload, at);
   return out;
+}
+
+/**
+ * A compressed message's one frame (permessage-deflate), in place: `buf` holds the payload from offset
+ * `headroom` (deflate.ts's `compress(data, headroom)`); the header (RSV1 set) is written so that it ends
+ * there, the payload masked in place when `masked`. Returns the frame (a view of `buf`).
+ */
+export function frameCompressed(opcode: number, buf: Buffer, headroom: number, masked: boolean): Buffer {
+  const len = buf.length - headroom;
+  const start = headroom - frameHeaderSize(len, masked);
+  const mask = masked ? randomMaskKey() : null;
+  writeFrameHeader(buf, start, opcode | 0x40, true, len, mask);
+  if (mask !== null) unmaskInPlace(buf, headroom, len, mask, 0);
+  return buf.subarray(start);
 }
 
 /** A ping (or pong) frame; its payload is at most 125 bytes. */

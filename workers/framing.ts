@@ -18,6 +18,8 @@
 import type { Socket } from 'node:net';
 import { COPY, FrameReader, WAIT, type FrameSink } from './frame-reader.js';
 import type { ConnectionHost, InboundTarget } from './hosts.js';
+import { INFLATE_OK, type InflateSink, type PerMessageDeflate } from './deflate.js';
+import { UTF8_BAD, UTF8_OK, utf8Step } from './utf8.js';
 
 /** What Framing needs of its connection. */
 export interface FramingConn extends InboundTarget {
@@ -39,11 +41,13 @@ const NONE = 0;
 const RING = 1;
 const GATHER = 2;
 const DROP = 3;
+/** A compressed message (RSV1): its payload is inflated as it comes, the inflated bytes gathered. */
+const INFLATE = 4;
 
 const GATHER_MIN = 1024;
 const decoder = new TextDecoder();
 
-export class Framing implements FrameSink {
+export class Framing implements FrameSink, InflateSink {
   readonly target: Uint8Array;
   readonly #reader: FrameReader;
   readonly #conn: FramingConn;
@@ -56,12 +60,17 @@ export class Framing implements FrameSink {
   /** The chunk whose rest waits while reading is paused, and where that rest starts. */
   #unread: Buffer | null = null;
   #unreadAt = 0;
+  /** permessage-deflate state (null: not negotiated). */
+  readonly #pmd: PerMessageDeflate | null;
+  /** INFLATE text: the UTF-8 state of the inflated bytes so far. */
+  #utf8 = UTF8_OK;
 
-  constructor(conn: FramingConn, server: boolean, maxPayload: number) {
+  constructor(conn: FramingConn, server: boolean, maxPayload: number, pmd: PerMessageDeflate | null = null) {
     this.#conn = conn;
     this.#maxPayload = maxPayload;
+    this.#pmd = pmd;
     this.target = conn.host.inboundTarget;
-    this.#reader = new FrameReader(this, { server, maxPayload });
+    this.#reader = new FrameReader(this, { server, maxPayload, rsv1: pmd !== null });
   }
 
   /** No frame or message is partly read (a clean end of the stream). */
@@ -113,7 +122,7 @@ export class Framing implements FrameSink {
 
   // ---- FrameSink ----
 
-  messageStart(text: boolean, length: number, fin: boolean, available: number): number {
+  messageStart(text: boolean, length: number, fin: boolean, available: number, compressed: boolean): number {
     const c = this.#conn;
     if (c.closeSent) {
       this.#mode = DROP;
@@ -121,6 +130,15 @@ export class Framing implements FrameSink {
     }
     if (c.readingPaused) return WAIT;
     this.#binary = !text;
+    if (compressed) {
+      // The inflated size is not known up front: gather what comes out (pmd stops it at maxPayload:
+      // 1009) and deliver it whole at the end.
+      this.#mode = INFLATE;
+      this.#len = 0;
+      this.#utf8 = UTF8_OK;
+      this.#buf = null;
+      return COPY;
+    }
     if (fin && available === length) {
       const at = c.host.reserveMessage(c, !text, length);
       if (at >= 0) {
@@ -144,6 +162,7 @@ export class Framing implements FrameSink {
       return COPY;
     }
     if (c.readingPaused) return WAIT;
+    if (this.#mode === INFLATE) return COPY;
     const buf = this.#buf!;
     const need = this.#len + length;
     if (need > buf.length) {
@@ -164,12 +183,54 @@ export class Framing implements FrameSink {
     if (this.#mode === GATHER) {
       this.#buf!.set(bytes.subarray(start, end), this.#len);
       this.#len += end - start;
+    } else if (this.#mode === INFLATE) {
+      return this.#inflated(this.#pmd!.inflate(bytes, start, end, this));
     }
     return true;
   }
 
+  /** After an inflate call: fail the stream on a bad result or bad UTF-8; true when all is well. */
+  #inflated(code: number): boolean {
+    if (code !== INFLATE_OK) {
+      this.#reader.fail(code, this.#pmd!.error);
+      return false;
+    }
+    if (this.#utf8 === UTF8_BAD) {
+      this.#reader.fail(1007, 'WS_ERR_INVALID_UTF8');
+      return false;
+    }
+    return true;
+  }
+
+  /** InflateSink: inflated bytes of the message in progress (valid only during the call). */
+  inflated(bytes: Uint8Array, start: number, end: number): void {
+    if (this.#mode !== INFLATE) return;
+    if (!this.#binary && this.#utf8 !== UTF8_BAD) this.#utf8 = utf8Step(this.#utf8, bytes, start, end);
+    const need = this.#len + (end - start);
+    const buf = this.#buf;
+    if (buf === null || need > buf.length) {
+      const grown = Buffer.allocUnsafe(this.#room(need));
+      if (buf !== null) buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
+    }
+    this.#buf!.set(bytes.subarray(start, end), this.#len);
+    this.#len = need;
+  }
+
   messageEnd(): void {
     const c = this.#conn;
+    if (this.#mode === INFLATE) {
+      if (!this.#inflated(this.#pmd!.inflateEnd(this))) return;
+      if (!this.#binary && this.#utf8 !== UTF8_OK) {
+        this.#reader.fail(1007, 'WS_ERR_INVALID_UTF8'); // the message ends inside a sequence
+        return;
+      }
+      this.#mode = NONE;
+      const buf = this.#buf ?? Buffer.alloc(0);
+      this.#buf = null;
+      c.host.deliverMessage(c, buf.length === this.#len ? buf : buf.subarray(0, this.#len), this.#binary);
+      return;
+    }
     const mode = this.#mode;
     this.#mode = NONE;
     if (mode === RING) {

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
+import { type DeflateConfig, type DeflateParams, serverNegotiate } from './deflate-negotiation.js';
 
 /** Largest request head (request line + headers + blank line) we read. Bigger: 431 and close. */
 export const MAX_REQUEST_HEAD_BYTES = 8192;
@@ -63,6 +64,9 @@ export interface HandshakeOk {
   url: string;
   /** The request target as sent (path and query). */
   path: string;
+  /** permessage-deflate as agreed (null: not negotiated), and the response's extensions value ("" none). */
+  deflate: DeflateParams | null;
+  extensions: string;
 }
 
 export interface HandshakeRefused {
@@ -105,7 +109,7 @@ export function findHeadEnd(buf: Buffer): number {
 }
 
 /** Parse and validate a request head; decide the answer. */
-export function answer(head: string, supportedProtocols: string[], extraHeaders: [string, string][], secure: boolean): HandshakeOk | HandshakeRefused {
+export function answer(head: string, supportedProtocols: string[], extraHeaders: [string, string][], secure: boolean, deflate?: DeflateConfig): HandshakeOk | HandshakeRefused {
   const lines = head.split('\r\n');
   const requestLine = lines[0] ?? '';
   const m = /^([A-Z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(requestLine);
@@ -159,11 +163,25 @@ export function answer(head: string, supportedProtocols: string[], extraHeaders:
     }
   }
 
+  // permessage-deflate (RFC 7692): only when configured; a malformed header is refused (400), an offer
+  // we cannot accept is declined (no extension in the 101).
+  let params: DeflateParams | null = null;
+  let extensions = '';
+  if (deflate !== undefined) {
+    const n = serverNegotiate(headers.get('sec-websocket-extensions'), deflate);
+    if (n.kind === 'refuse') return refuse(400, n.why);
+    if (n.kind === 'accept') {
+      params = n.params;
+      extensions = n.response;
+    }
+  }
+
   const accept = createHash('sha1').update(key + GUID).digest('base64');
   const out = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`];
   if (protocol !== '') out.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  if (extensions !== '') out.push(`Sec-WebSocket-Extensions: ${extensions}`);
   for (const [k, v] of extraHeaders) out.push(`${k}: ${v}`);
-  return { ok: true, response: `${out.join('\r\n')}\r\n\r\n`, protocol, url: `${secure ? 'wss' : 'ws'}://${host}${path}`, path };
+  return { ok: true, response: `${out.join('\r\n')}\r\n\r\n`, protocol, url: `${secure ? 'wss' : 'ws'}://${host}${path}`, path, deflate: params, extensions };
 }
 
 /**

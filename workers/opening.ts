@@ -5,7 +5,7 @@
  */
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
-import type { AcceptConfig, OpenInfo } from '../src/protocol/control.js';
+import type { AcceptConfig, DeflateWire, OpenInfo } from '../src/protocol/control.js';
 import { answer, findHeadEnd, refuse, type HandshakeOk } from './handshake.js';
 
 export class Opening {
@@ -24,6 +24,10 @@ export class Opening {
   pending = false;
   protocol = '';
   url: string | undefined = undefined;
+  /** permessage-deflate options from the config (undefined: off), for the connection's state once agreed. */
+  deflate: DeflateWire | undefined = undefined;
+  /** The negotiated Sec-WebSocket-Extensions value ("" none), for EV_OPEN. */
+  extensions = '';
   /**
    * Server side, approval on: the request was valid, EV_REQUEST is out, and this 101 waits for the main
    * thread's CMD_HANDSHAKE_ANSWER (or the deadline). `request` then holds the bytes that came after the
@@ -39,6 +43,7 @@ export class Opening {
   static accepting(cfg: AcceptConfig, socket: Socket, secure: boolean, deadline: NodeJS.Timeout): Opening {
     const op = new Opening(cfg.noDelay);
     op.accept = cfg;
+    op.deflate = cfg.deflate;
     op.pending = true; // the stream's count goes over to the connection
     op.secure = secure;
     op.deadline = deadline;
@@ -48,9 +53,10 @@ export class Opening {
   }
 
   /** Client side: the server's 101 passed (dial.ts) on `sock`. */
-  dialed(sock: Socket, protocol: string): void {
+  dialed(sock: Socket, protocol: string, extensions: string): void {
     this.dial = null;
     this.protocol = protocol;
+    this.extensions = extensions;
     this.host = sock.remoteAddress ?? '';
     this.port = sock.remotePort ?? 0;
   }
@@ -59,6 +65,7 @@ export class Opening {
   info(): OpenInfo {
     const info: OpenInfo = { protocol: this.protocol, host: this.host, port: this.port };
     if (this.url !== undefined) info.url = this.url;
+    if (this.extensions !== '') info.extensions = this.extensions;
     return info;
   }
 
@@ -83,7 +90,7 @@ export class Opening {
     }
     const cfg = this.accept!;
     const head = end === -2 ? '' : buf.toString('latin1', 0, end - 4);
-    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(head, cfg.protocols, cfg.headers, this.secure);
+    const verdict = end === -2 ? refuse(431, 'request head too large') : answer(head, cfg.protocols, cfg.headers, this.secure, cfg.deflate);
     if (!verdict.ok) return { ok: false, response: verdict.response, error: verdict.error };
     this.request = null;
     return { ok: true, verdict, head, rest: buf.subarray(end) };
@@ -95,5 +102,6 @@ export class Opening {
     this.accept = null;
     this.protocol = verdict.protocol;
     this.url = verdict.url;
+    this.extensions = verdict.extensions;
   }
 }

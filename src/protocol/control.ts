@@ -100,6 +100,20 @@ export type WorkerNotice =
   /** The worker holds no connection after processing `opens` CMD_CONNECT/CMD_ACCEPT records. */
   | { t: 'idle'; opens: number };
 
+/**
+ * permessage-deflate options as a worker gets them (`WebSocketPeer.perMessageDeflate`, checked on the main
+ * thread; the same fields as the public `PerMessageDeflateOptions`). `{}`: the defaults.
+ */
+export interface DeflateWire {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number;
+  clientMaxWindowBits?: number;
+  threshold?: number;
+  level?: number;
+  memLevel?: number;
+}
+
 export interface ConnectConfig {
   url: string;
   protocols: string[];
@@ -114,6 +128,8 @@ export interface ConnectConfig {
   outboundBufferSize: number;
   /** What a publication does to a slow connection: 0 skip it, 1 close it with 1008. */
   slowPeerPolicy: number;
+  /** permessage-deflate options (`perMessageDeflate`); absent when off, so the record is as before. */
+  deflate?: DeflateWire;
 }
 
 /** CMD_ACCEPT payload: become the server side of stream `streamId` (already in this worker). */
@@ -135,6 +151,8 @@ export interface AcceptConfig {
    * for CMD_HANDSHAKE_ANSWER. Absent (not `false`) when off, so the record is as before.
    */
   approval?: true;
+  /** permessage-deflate options (`perMessageDeflate`); absent when off. */
+  deflate?: DeflateWire;
 }
 
 export interface ListenConfig {
@@ -166,6 +184,8 @@ export interface OpenInfo {
   port: number;
   /** Server side: URL derived from the request. */
   url?: string;
+  /** The negotiated `Sec-WebSocket-Extensions` value; absent when none. */
+  extensions?: string;
 }
 
 /**

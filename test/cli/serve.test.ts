@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startWsServer } from '../helpers/net.js';
+import { startEchoServer as startWsEcho, startWsServer } from '../helpers/net.js';
 import { killAll, lines, runCli, startCli, tempDir, type CliProcess } from './run-cli.js';
 
 const tmp = tempDir();
@@ -121,6 +121,43 @@ describe('serve --mode echo', () => {
     } finally {
       proc.child.kill('SIGTERM');
       expect((await proc.wait(15_000)).code).toBe(0);
+    }
+  });
+});
+
+describe('--deflate (permessage-deflate, issue 16)', () => {
+  it('serve --deflate: a ws client offering compression gets it, and compressed echoes come back byte-exact', async () => {
+    const { proc, url } = await startServe(['--deflate', '--quiet']);
+    const ws = await openClient(url, { perMessageDeflate: { threshold: 0 } }, ['chat']);
+    expect(ws.extensions).toMatch(/^permessage-deflate/);
+    const big = Buffer.alloc(20_000, 'abc');
+    ws.send(big);
+    expect((await nextMessage(ws)).data.equals(big)).toBe(true);
+    ws.close();
+    proc.kill('SIGTERM');
+    expect((await proc.wait(15_000)).code).toBe(0);
+  });
+
+  it('serve without --deflate declines the offer', async () => {
+    const { proc, url } = await startServe(['--quiet']);
+    const ws = await openClient(url, { perMessageDeflate: { threshold: 0 } }, ['chat']);
+    expect(ws.extensions).toBe('');
+    ws.close();
+    proc.kill('SIGTERM');
+    expect((await proc.wait(15_000)).code).toBe(0);
+  });
+
+  it('load --deflate offers compression, and runs against a ws server with it on without errors', async () => {
+    const s = await startWsEcho({ perMessageDeflate: { threshold: 0 } });
+    const offers: (string | undefined)[] = [];
+    s.wss.on('headers', (_h, req) => offers.push(req.headers['sec-websocket-extensions']));
+    try {
+      const r = await runCli(['load', s.url, '--deflate', '--connections', '2', '--rate', '200', '--size', '2k', '--duration', '500ms', '--warmup', '0', '--quiet', '--threshold', 'errors=0']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(offers.length).toBe(2);
+      for (const o of offers) expect(o).toMatch(/^permessage-deflate/);
+    } finally {
+      await s.close();
     }
   });
 });

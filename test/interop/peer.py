@@ -1,17 +1,18 @@
 #!/usr/bin/python3
 """python-websockets peer for the interop tests (Debian's /usr/bin/python3 with python3-websockets).
 
-  peer.py server [--cert F --key F]
+  peer.py server [--cert F --key F] [--deflate]
       Echo server on 127.0.0.1, port 0. Prints JSON lines on stdout: {"event":"listening","port":N}, then per
       connection {"event":"open","path":...}, per message {"event":"message","type","len","sha256","expected"}
       (expected: the bytes equal payload(type, len)), and {"event":"closed","code","reason"} when it ends.
       Text commands are not echoed: "cmd:close:CODE:REASON" closes with that code and reason,
       "cmd:send:KIND:SIZE" sends payload(KIND, SIZE). Exits when stdin closes.
-  peer.py client URL [--ca F] [--max-size N] (--close CODE REASON | --await-close) MESSAGES_JSON
+  peer.py client URL [--ca F] [--max-size N] [--deflate] (--close CODE REASON | --await-close) MESSAGES_JSON
       Connects (wss: trusts only F when given, else the system store), sends each [kind, size] of MESSAGES_JSON
       as payload(kind, size) and waits for its echo; then closes with CODE/REASON, or waits for the server to
       close. Prints one JSON object: {"opened", "replies":[{"type","len","sha256","equal"}], "close_code",
-      "close_reason", "error"}.
+      "close_reason", "error", "extensions"} (the 101's Sec-WebSocket-Extensions).
+  --deflate: permessage-deflate on (python-websockets' defaults); off otherwise.
 payload() is the same generator as test/interop/payload.ts (the tests check byte for byte).
 """
 import asyncio
@@ -80,7 +81,8 @@ async def serve(args):
         await ws.wait_closed()
         emit({'event': 'closed', 'code': ws.close_code, 'reason': ws.close_reason})
 
-    async with websockets.serve(handler, '127.0.0.1', 0, ssl=ctx, max_size=None, compression=None) as server:
+    compression = 'deflate' if '--deflate' in args else None
+    async with websockets.serve(handler, '127.0.0.1', 0, ssl=ctx, max_size=None, compression=compression) as server:
         emit({'event': 'listening', 'port': server.sockets[0].getsockname()[1]})
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -94,8 +96,10 @@ async def client(args):
         ctx = ssl.create_default_context(cafile=args[args.index('--ca') + 1]) if '--ca' in args else ssl.create_default_context()
     max_size = int(args[args.index('--max-size') + 1]) if '--max-size' in args else None
     try:
-        async with websockets.connect(url, ssl=ctx, max_size=max_size, compression=None, open_timeout=10) as ws:
+        compression = 'deflate' if '--deflate' in args else None
+        async with websockets.connect(url, ssl=ctx, max_size=max_size, compression=compression, open_timeout=10) as ws:
             out['opened'] = True
+            out['extensions'] = ws.response_headers.get('Sec-WebSocket-Extensions')
             try:
                 for kind, size in messages:
                     data = payload(kind, size)

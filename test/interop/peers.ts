@@ -43,6 +43,8 @@ export interface PyClientResult {
   close_code: number | null;
   close_reason: string | null;
   error: string | null;
+  /** The 101's Sec-WebSocket-Extensions (null: none). */
+  extensions?: string | null;
 }
 
 /** Run peer.py client (asynchronously: the ringsocket server polls in this process meanwhile). */

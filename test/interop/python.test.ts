@@ -192,3 +192,49 @@ describe.runIf(run)('ringsocket client, python-websockets server', () => {
     }
   });
 });
+
+describe.runIf(run)('permessage-deflate with python-websockets (issue 16)', () => {
+  it('python client with compression -> ringsocket server with perMessageDeflate: negotiated, 0 B - 1 MiB byte-exact both ways', async () => {
+    const rs = startRsServer({ pool, inboundBufferSize: BIG, outboundBufferSize: BIG, perMessageDeflate: true });
+    try {
+      const out = await pyClient(`ws://127.0.0.1:${rs.port}/deflate`, MESSAGES, ['--deflate', '--close', '1000', 'bye']);
+      expect(out.error).toBeNull();
+      expect(out.extensions).toMatch(/^permessage-deflate/);
+      expect(out.replies.map((r) => [r.type, r.len, r.equal])).toEqual(MESSAGES.map(([k, n]) => [k, n, true]));
+      const e = rs.peers[0]!;
+      expect(e.peer.getSelectedExtensions()).toBe(out.extensions);
+      for (const [i, [k, n]] of MESSAGES.entries()) expect(Buffer.from(e.received[i]!.bytes).equals(Buffer.from(payload(k, n)))).toBe(true);
+      expect(out.close_code).toBe(1000);
+    } finally {
+      await rs.stop();
+    }
+  });
+
+  it('ringsocket client with perMessageDeflate -> python server with compression: negotiated, 0 B - 1 MiB byte-exact both ways', async () => {
+    const py = await pyServer(['--deflate']);
+    try {
+      const from = py.events.length;
+      const peer = new WebSocketPeer({ pool });
+      peer.inboundBufferSize = BIG;
+      peer.outboundBufferSize = BIG;
+      peer.perMessageDeflate = true;
+      expect(peer.connectToUrl(`ws://127.0.0.1:${py.port}/deflate`)).toBe(ErrorCode.OK);
+      await pollUntil(peer, () => peer.getReadyState() !== State.CONNECTING, 'open', 20_000);
+      expect(peer.getReadyState()).toBe(State.OPEN);
+      expect(peer.getSelectedExtensions()).toMatch(/^permessage-deflate/);
+      for (const [k, n] of MESSAGES) {
+        const bytes = payload(k, n);
+        expect(peer.send(bytes, k === 'text' ? WriteMode.TEXT : WriteMode.BINARY)).toBe(ErrorCode.OK);
+        await pollUntil(peer, () => peer.getAvailablePacketCount() > 0, `the echo of ${k} ${n} B`, 20_000);
+        expect(Buffer.from(peer.getPacket()).equals(Buffer.from(bytes))).toBe(true);
+      }
+      const msgs = py.events.slice(from).filter((e) => e.event === 'message');
+      expect(msgs.map((e) => [e.type, e.len, e.expected])).toEqual(MESSAGES.map(([k, n]) => [k, n, true]));
+      expect(peer.close(1000, '')).toBe(ErrorCode.OK);
+      await pollUntil(peer, () => peer.getReadyState() === State.CLOSED, 'close', 20_000);
+      expect(peer.getCloseCode()).toBe(1000);
+    } finally {
+      await py.stop();
+    }
+  });
+});

@@ -33,7 +33,7 @@ export interface RsServer {
   stop(): Promise<void>;
 }
 
-export function startRsServer(opts: { pool: PeerPool; tls?: { key: string; cert: string }; inboundBufferSize?: number; outboundBufferSize?: number; echo?: boolean }): RsServer {
+export function startRsServer(opts: { pool: PeerPool; tls?: { key: string; cert: string }; inboundBufferSize?: number; outboundBufferSize?: number; echo?: boolean; perMessageDeflate?: WebSocketPeer['perMessageDeflate'] }): RsServer {
   const server = new TCPServer({ pool: opts.pool });
   const err = server.listen(0, '127.0.0.1');
   if (err !== ErrorCode.OK) throw new Error(`listen: ${err}`);
@@ -45,6 +45,7 @@ export function startRsServer(opts: { pool: PeerPool; tls?: { key: string; cert:
     const peer = new WebSocketPeer({ pool: opts.pool });
     if (opts.inboundBufferSize !== undefined) peer.inboundBufferSize = opts.inboundBufferSize;
     if (opts.outboundBufferSize !== undefined) peer.outboundBufferSize = opts.outboundBufferSize;
+    if (opts.perMessageDeflate !== undefined) peer.perMessageDeflate = opts.perMessageDeflate;
     if (peer.acceptStream(stream) === ErrorCode.OK) self.peers.push({ peer, received: [], held: [] });
   };
 

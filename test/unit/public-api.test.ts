@@ -69,7 +69,10 @@ type WebSocketPeerMembers =
   | 'getRequestPath'
   | 'getRequestHeaders'
   | 'acceptHandshake'
-  | 'rejectHandshake';
+  | 'rejectHandshake'
+  // Not in Godot: permessage-deflate (issue 16).
+  | 'perMessageDeflate'
+  | 'getSelectedExtensions';
 type WebSocketMultiplayerPeerMembers =
   | 'supportedProtocols'
   | 'handshakeHeaders'
@@ -80,6 +83,7 @@ type WebSocketMultiplayerPeerMembers =
   | 'refuseNewConnections'
   | 'slowPeerPolicy'
   | 'handshakeApproval'
+  | 'perMessageDeflate'
   | 'on'
   | 'off'
   | 'createServer'
@@ -140,7 +144,7 @@ describe('public API', () => {
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
     expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'useBroker', 'getSubscriberCount', 'stats', 'close'].sort());
-    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'useBroker', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
+    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'perMessageDeflate', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'useBroker', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
     // With what it inherits (PeerSettings: the settings it shares with WebSocketPeer).
     const all = (c: { prototype: object }): string[] => {
       const names = new Set<string>();
