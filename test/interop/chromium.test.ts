@@ -109,6 +109,25 @@ async function inPage(b: Browser, plan: { url: string; messages: Array<[Kind, nu
   }
 }
 
+describe.runIf(run)('Chromium against a ringsocket server with permessage-deflate', () => {
+  it('Chromium offers it, the server accepts; text and binary of 0 B, 125 B, 64 KiB, 1 MiB arrive byte-exact both ways', async () => {
+    const rs = startRsServer({ pool, inboundBufferSize: BIG, outboundBufferSize: BIG, perMessageDeflate: true });
+    try {
+      const r = await inPage(browser, { url: `ws://127.0.0.1:${rs.port}/deflate`, messages: MESSAGES, close: [4000, 'deflate bye'] });
+      expect(r.error).toBeNull();
+      expect(r.replies.map((x) => [x.type, x.len, x.equal])).toEqual(MESSAGES.map(([k, n]) => [k, n, true]));
+      const e = rs.peers[0]!;
+      // What was negotiated with Chromium (its offer: permessage-deflate; client_max_window_bits).
+      expect(e.peer.getSelectedExtensions()).toMatch(/^permessage-deflate/);
+      expect(e.received.map((p) => [p.text ? 'text' : 'binary', p.bytes.byteLength])).toEqual(MESSAGES);
+      for (const [i, [k, n]] of MESSAGES.entries()) expect(Buffer.from(e.received[i]!.bytes).equals(Buffer.from(payload(k, n)))).toBe(true);
+      expect(r.close).toMatchObject({ code: 4000, reason: 'deflate bye', wasClean: true });
+    } finally {
+      await rs.stop();
+    }
+  });
+});
+
 describe.runIf(run)('Chromium against a ringsocket server', () => {
   let rs: RsServer;
   beforeAll(() => {
