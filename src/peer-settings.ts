@@ -9,25 +9,8 @@ import type { DeflateWire } from './protocol/control.js';
 /** What a publication does to a peer whose outbound budget is full (see `slowPeerPolicy`). */
 export type SlowPeerPolicy = 'skip' | 'close';
 
-/**
- * Not in Godot: permessage-deflate (RFC 7692) options (see `perMessageDeflate`). Every field optional.
- */
-export interface PerMessageDeflateOptions {
-  /** Server: always answer `server_no_context_takeover`; client: ask for it. Default false. */
-  serverNoContextTakeover?: boolean;
-  /** Server: always answer `client_no_context_takeover`; client: offer it. Default false. */
-  clientNoContextTakeover?: boolean;
-  /** 8…15: the largest window the server compresses with (client: asks for at most that). Default 15. */
-  serverMaxWindowBits?: number;
-  /** 8…15: the largest window the client compresses with. Default: the client offers the bare parameter. */
-  clientMaxWindowBits?: number;
-  /** Messages shorter than this many bytes are sent uncompressed. Default 1024 (as ws). */
-  threshold?: number;
-  /** zlib level -1 (zlib's default, 6) … 9. Default -1. */
-  level?: number;
-  /** zlib memLevel 1…9. Default 8. */
-  memLevel?: number;
-}
+/** Not in Godot: permessage-deflate (RFC 7692) options (see `perMessageDeflate`). Every field optional. */
+export type PerMessageDeflateOptions = DeflateWire;
 
 
 const DEFLATE_KEYS = new Set(['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'threshold', 'level', 'memLevel']);

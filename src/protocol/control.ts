@@ -102,15 +102,22 @@ export type WorkerNotice =
 
 /**
  * permessage-deflate options as a worker gets them (`WebSocketPeer.perMessageDeflate`, checked on the main
- * thread; the same fields as the public `PerMessageDeflateOptions`). `{}`: the defaults.
+ * thread; the public `PerMessageDeflateOptions` is this type). `{}`: the defaults.
  */
 export interface DeflateWire {
+  /** Server: always answer `server_no_context_takeover`; client: ask for it. Default false. */
   serverNoContextTakeover?: boolean;
+  /** Server: always answer `client_no_context_takeover`; client: offer it. Default false. */
   clientNoContextTakeover?: boolean;
+  /** 8…15: the largest window the server compresses with (client: asks for at most that). Default 15. */
   serverMaxWindowBits?: number;
+  /** 8…15: the largest window the client compresses with. Default: the client offers the bare parameter. */
   clientMaxWindowBits?: number;
+  /** Messages shorter than this many bytes are sent uncompressed. Default 1024 (as ws). */
   threshold?: number;
+  /** zlib level -1 (zlib's default, 6) … 9. Default -1. */
   level?: number;
+  /** zlib memLevel 1…9. Default 8. */
   memLevel?: number;
 }
 

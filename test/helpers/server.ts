@@ -164,6 +164,8 @@ export function frame(opcode: number, payload: Uint8Array | string = new Uint8Ar
 }
 
 export interface Frame {
+  /** The first byte: FIN, RSV1-3 and the opcode. */
+  b0: number;
   fin: boolean;
   opcode: number;
   payload: Buffer;
@@ -189,7 +191,7 @@ export function parseFrames(buf: Buffer): Frame[] {
     }
     if ((b1 & 0x80) !== 0) p += 4; // a server must not mask, but skip a key if it did
     if (p + len > buf.length) break;
-    out.push({ fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload: buf.subarray(p, p + len) });
+    out.push({ b0, fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload: buf.subarray(p, p + len) });
     o = p + len;
   }
   return out;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ErrorCode, PeerPool, State, WebSocketPeer, WriteMode } from '../helpers/lib.js';
 import { startEchoServer as startRsEcho, type EchoServer } from '../../dist/examples/echo-server.js';
-import { acceptFor, closeCodeOf, frame, openWs, RawClient, roundTrip, upgradeRequest, waitFor, wsKey } from '../helpers/server.js';
+import { acceptFor, closeCodeOf, frame, openWs, parseFrames, RawClient, roundTrip, upgradeRequest, waitFor, wsKey, type Frame } from '../helpers/server.js';
 import { openPeer, pollUntil, startEchoServer as startWsEcho } from '../helpers/net.js';
 
 const MiB = 1 << 20;
@@ -78,33 +78,13 @@ async function rawUpgrade(port: number, extensions?: string): Promise<{ c: RawCl
 }
 
 /** The frames after the 101, with their first byte (RSV bits). */
-function rawFrames(c: RawClient): { b0: number; opcode: number; payload: Buffer }[] {
-  const out: { b0: number; opcode: number; payload: Buffer }[] = [];
-  const buf = c.data.subarray(c.headEnd());
-  let o = 0;
-  while (o + 2 <= buf.length) {
-    const b0 = buf[o]!;
-    let len = buf[o + 1]! & 0x7f;
-    let p = o + 2;
-    if (len === 126) {
-      if (p + 2 > buf.length) break;
-      len = buf.readUInt16BE(p);
-      p += 2;
-    } else if (len === 127) {
-      if (p + 8 > buf.length) break;
-      len = Number(buf.readBigUInt64BE(p));
-      p += 8;
-    }
-    if (p + len > buf.length) break;
-    out.push({ b0, opcode: b0 & 0x0f, payload: buf.subarray(p, p + len) });
-    o = p + len;
-  }
-  return out;
+function rawFrames(c: RawClient): Frame[] {
+  return parseFrames(c.data.subarray(c.headEnd()));
 }
 
 async function closeFrameOf(c: RawClient): Promise<number> {
   await waitFor(() => rawFrames(c).some((f) => f.opcode === 8), 'a close frame');
-  return closeCodeOf({ fin: true, opcode: 8, payload: rawFrames(c).find((f) => f.opcode === 8)!.payload });
+  return closeCodeOf(rawFrames(c).find((f) => f.opcode === 8)!);
 }
 
 describe('ws client with permessage-deflate -> ringsocket server', () => {
