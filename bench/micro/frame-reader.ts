@@ -17,12 +17,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Bench, type Task } from 'tinybench';
+import { Bench } from 'tinybench';
 import * as wsModule from 'ws';
 import { COPY, FrameReader, type FrameSink } from '../../workers/frame-reader.js';
 import { hasNativeMask, unmaskBytes, unmaskInto, unmaskSetXor, unmaskWords } from '../../workers/mask.js';
 import { argInt, isMain } from '../common.js';
-import { printMicro, type MicroCase, type MicroRatio, type MicroResult } from './ring.bench.js';
+import { microCases, printMicro, type MicroRatio, type MicroResult } from './ring.bench.js';
 
 const require = createRequire(import.meta.url);
 // ws's `exports` map hides lib/: load its file by path (its JS unmask: bufferutil is not installed).
@@ -166,12 +166,7 @@ export async function runFrameReaderBench(opts: { timeMs?: number } = {}, log: (
   await bench.run();
   if (sink === 0 && ours.messages === 0) log('(sink 0)');
 
-  const cases: MicroCase[] = bench.tasks.map((t: Task) => {
-    const r = t.result;
-    const n = inner.get(t.name) ?? 1;
-    if (r.state !== 'completed') throw new Error(`micro case "${t.name}" ${r.state}${r.state === 'errored' ? `: ${r.error.message}` : ''}`);
-    return { name: t.name, nsPerOp: (r.latency.mean * 1e6) / n, p50NsPerOp: (r.latency.p50 * 1e6) / n, rme: r.latency.rme, samples: r.latency.samplesCount };
-  });
+  const cases = microCases(bench.tasks, inner);
   const byName = new Map(cases.map((c) => [c.name, c]));
   const ns = (name: string) => byName.get(name)!.p50NsPerOp;
   const ratios: MicroRatio[] = [

@@ -36,6 +36,16 @@ export interface MicroCase {
   samples: number;
 }
 
+/** Each finished tinybench task as a case, per operation (`inner`: operations per task call, by name). */
+export function microCases(tasks: readonly Task[], inner: ReadonlyMap<string, number>): MicroCase[] {
+  return tasks.map((t) => {
+    const r = t.result;
+    const n = inner.get(t.name) ?? 1;
+    if (r.state !== 'completed') throw new Error(`micro case "${t.name}" ${r.state}${r.state === 'errored' ? `: ${r.error.message}` : ''}`);
+    return { name: t.name, nsPerOp: (r.latency.mean * 1e6) / n, p50NsPerOp: (r.latency.p50 * 1e6) / n, rme: r.latency.rme, samples: r.latency.samplesCount };
+  });
+}
+
 /**
  * Print a micro benchmark's cases as one table (ns per operation, mean and median, margin, samples, and
  * `extra` columns) and its ratios. The three micro benchmarks (ring, frame reader, deflate) share it.
@@ -208,12 +218,7 @@ export async function runRingBench(opts: { timeMs?: number } = {}, log: (s: stri
   }
   if (sink === 0) log('(sink 0)');
 
-  const cases: MicroCase[] = bench.tasks.map((t: Task) => {
-    const r = t.result;
-    const n = inner.get(t.name) ?? 1;
-    if (r.state !== 'completed') throw new Error(`micro case "${t.name}" ${r.state}${r.state === 'errored' ? `: ${r.error.message}` : ''}`);
-    return { name: t.name, nsPerOp: (r.latency.mean * 1e6) / n, p50NsPerOp: (r.latency.p50 * 1e6) / n, rme: r.latency.rme, samples: r.latency.samplesCount };
-  });
+  const cases = microCases(bench.tasks, inner);
   const byName = new Map(cases.map((c) => [c.name, c]));
   // Ratios of medians: on a shared 2-core machine a preempted sample inflates the mean, not the median.
   const ns = (name: string) => byName.get(name)!.p50NsPerOp;
