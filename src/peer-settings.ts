@@ -12,8 +12,7 @@ export type SlowPeerPolicy = 'skip' | 'close';
 /** Not in Godot: permessage-deflate (RFC 7692) options (see `perMessageDeflate`). Every field optional. */
 export type PerMessageDeflateOptions = DeflateWire;
 
-
-const DEFLATE_KEYS = new Set(['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'threshold', 'level', 'memLevel']);
+const DEFLATE_KEYS = new Set(['serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'threshold', 'level', 'memLevel', 'hibernateAfterMs']);
 
 function checkDeflate(v: unknown): false | true | Readonly<PerMessageDeflateOptions> {
   if (v === false || v === true) return v;
@@ -43,6 +42,8 @@ function checkDeflate(v: unknown): false | true | Readonly<PerMessageDeflateOpti
   if (lv !== undefined) out.level = lv;
   const ml = int('memLevel', 1, 9);
   if (ml !== undefined) out.memLevel = ml;
+  const hb = int('hibernateAfterMs', 0, 0x7fffffff);
+  if (hb !== undefined) out.hibernateAfterMs = hb;
   return Object.freeze(out);
 }
 
@@ -160,7 +161,8 @@ export class PeerSettings {
    * Not in Godot (Godot 4's WebSocketPeer has no compression): permessage-deflate (RFC 7692), read when
    * a connection starts. `false` (default): not offered (client) and declined (server); `true`: offered
    * and accepted with the defaults; an object (`PerMessageDeflateOptions`): the parameters, the
-   * threshold and zlib's level and memLevel. All compression runs in the workers. What was agreed:
+   * threshold, zlib's level and memLevel, and when idle connections put their streams to sleep
+   * (`hibernateAfterMs`, default 10 s). All compression runs in the workers. What was agreed:
    * `getSelectedExtensions()`. A TypeError for an invalid value.
    */
   get perMessageDeflate(): boolean | PerMessageDeflateOptions {

@@ -25,7 +25,7 @@ import { Framing, type FramingConn } from './framing.js';
 import { closeFrame, frameMessage, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from './frame-writer.js';
 import { Opening } from './opening.js';
 import { Outbound } from './outbound.js';
-import { MAX_HEADROOM, PerMessageDeflate } from './deflate.js';
+import { DEFAULT_HIBERNATE_MS, MAX_HEADROOM, PerMessageDeflate, zlibCounters } from './deflate.js';
 import type { DeflateParams } from './deflate-negotiation.js';
 import { frameCompressed } from './frame-writer.js';
 
@@ -305,6 +305,8 @@ export class Connection implements SocketEvents, DialEvents, FanoutMember, Frami
       ...(o.threshold !== undefined ? { threshold: o.threshold } : {}),
       ...(o.level !== undefined ? { level: o.level } : {}),
       ...(o.memLevel !== undefined ? { memLevel: o.memLevel } : {}),
+      // Idle connections put their streams to sleep (context kept as bytes): README "Compression".
+      ...((o.hibernateAfterMs ?? DEFAULT_HIBERNATE_MS) > 0 ? { hibernate: true, idleMs: o.hibernateAfterMs ?? DEFAULT_HIBERNATE_MS } : {}),
     });
   }
 
@@ -584,6 +586,7 @@ function deflatedPublication(pmd: PerMessageDeflate, frame: Buffer, payload: Buf
   const opcode = binary ? OP_BINARY : OP_TEXT;
   const key = pmd.shareKey;
   if (key === null || client) {
+    if (payload.byteLength >= pmd.threshold) zlibCounters.fanoutCompressions++;
     const z = pmd.compress(payload, MAX_HEADROOM);
     if (z === null) return client ? frameMessage(opcode, payload, true, true) : frame;
     return frameCompressed(opcode, z, MAX_HEADROOM, client);
@@ -594,6 +597,7 @@ function deflatedPublication(pmd: PerMessageDeflate, frame: Buffer, payload: Buf
   }
   let f = sharedFrames.get(key);
   if (f === undefined) {
+    zlibCounters.fanoutCompressions++;
     const z = pmd.compress(payload, MAX_HEADROOM);
     f = z === null ? null : frameCompressed(opcode, z, MAX_HEADROOM, false);
     sharedFrames.set(key, f);

@@ -39,6 +39,8 @@ const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const OUT_CHUNK = 16 * 1024;
 /** The worker's scratch for compressed output of messages whose bound fits. */
 const SCRATCH = 64 * 1024;
+/** `hibernateAfterMs` when the options do not say (PerMessageDeflateOptions). */
+export const DEFAULT_HIBERNATE_MS = 10_000;
 /** Frame header room `compress` can leave in front of the payload: 14 covers any header and mask. */
 export const MAX_HEADROOM = 14;
 
@@ -64,6 +66,11 @@ export interface DeflateOptions {
    * and make them again, context intact, from those bytes. Default false.
    */
   hibernate?: boolean;
+  /**
+   * With `hibernate`: the worker's idle sweep calls `hibernate()` once this connection has compressed and
+   * inflated nothing for this many milliseconds. 0 (the default): only an explicit `hibernate()` call.
+   */
+  idleMs?: number;
 }
 
 /** The parts of the options a compressed payload depends on. */
@@ -79,6 +86,13 @@ let zlibError: string | null = null;
 function onZlibError(message: string): void {
   zlibError = message;
 }
+
+/**
+ * This thread's zlib figures (a worker's `stats().deflate`): streams open now (connections' own and the
+ * pool's), streams closed by `hibernate()`, connections made to sleep by the idle sweep, and compressions
+ * done for publications (workers/connection.ts: one per share key per publication, or one per member).
+ */
+export const zlibCounters = { streams: 0, hibernatedStreams: 0, swept: 0, fanoutCompressions: 0 };
 
 let scratch: Buffer | null = null;
 let outChunk: Buffer | null = null;
@@ -102,6 +116,7 @@ class Z {
     handle.onerror = onZlibError;
     this.#handle = handle;
     this.#state = state;
+    zlibCounters.streams++;
   }
 
   reset(): void {
@@ -110,8 +125,13 @@ class Z {
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    zlibCounters.streams--;
     this.#stream.close();
   }
+
+  #closed = false;
 
   /**
    * Compress `data` (one whole message, Z_SYNC_FLUSH) into a new Buffer with `headroom` free bytes in
@@ -221,7 +241,14 @@ class History {
     if (end - start >= size) {
       start = end - size;
     }
-    const buf = (this.#buf ??= Buffer.allocUnsafe(size));
+    // Grown as it fills (doubling from 1 KiB up to `size`): a connection of small messages keeps a small copy.
+    const need = Math.min(size, this.#filled + (end - start));
+    let buf = this.#buf;
+    if (buf === null || buf.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(need, buf === null ? 1024 : buf.length * 2)));
+      if (buf !== null) buf.copy(grown, 0, 0, this.#filled);
+      this.#buf = buf = grown;
+    }
     while (start < end) {
       const n = Math.min(end - start, size - this.#at);
       buf.set(b.subarray(start, start + n), this.#at);
@@ -237,7 +264,7 @@ class History {
     const n = this.#filled;
     let out: Buffer;
     if (buf === null || n === 0) out = Buffer.alloc(0);
-    else if (n < this.size) out = Buffer.from(buf.subarray(0, n));
+    else if (n < this.size) out = Buffer.from(buf.subarray(0, n)); // not yet wrapped: oldest first already
     else out = Buffer.concat([buf.subarray(this.#at), buf.subarray(0, this.#at)], n);
     this.clear();
     return out;
@@ -249,6 +276,59 @@ class History {
     this.#filled = 0;
   }
 }
+
+// ---- the idle sweep ----
+
+/**
+ * Puts idle connections' streams to sleep: every connection that used a stream of its own (context
+ * takeover) with an `idleMs` is watched; a timer (unref'd: it never keeps a worker alive) calls
+ * `hibernate()` on those idle for their `idleMs`, and stops when none is watched. The timer runs at half the
+ * smallest `idleMs` seen, between 10 ms and 1 s, so a connection sleeps within 1.5 × its `idleMs`.
+ */
+class IdleSweep {
+  readonly #awake = new Set<PerMessageDeflate>();
+  #timer: NodeJS.Timeout | null = null;
+  #period = 0;
+
+  watch(p: PerMessageDeflate, idleMs: number): void {
+    this.#awake.add(p);
+    const period = Math.min(1000, Math.max(10, idleMs >>> 1));
+    if (this.#timer !== null && period >= this.#period) return;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#period = period;
+    this.#timer = setInterval(() => this.sweep(), period);
+    this.#timer.unref();
+  }
+
+  forget(p: PerMessageDeflate): void {
+    this.#awake.delete(p);
+    if (this.#awake.size === 0) this.#stop();
+  }
+
+  sweep(): void {
+    const now = performance.now();
+    for (const p of this.#awake) {
+      if (!p.idleAt(now)) continue;
+      if (p.hibernate() > 0) zlibCounters.swept++;
+      if (p.streams === 0) this.#awake.delete(p);
+    }
+    if (this.#awake.size === 0) this.#stop();
+  }
+
+  /** Connections watched now (holding a stream of their own, or used within their `idleMs`). */
+  get watched(): number {
+    return this.#awake.size;
+  }
+
+  #stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#period = 0;
+  }
+}
+
+/** This thread's sweep (module-level: one per worker thread). */
+export const idleSweep = new IdleSweep();
 
 // ---- the worker's shared streams ----
 
@@ -358,6 +438,9 @@ export class PerMessageDeflate {
   /** After `hibernate()`: what to make the streams again from. */
   #outDict: Buffer | undefined = undefined;
   #inDict: Buffer | undefined = undefined;
+  /** The idle sweep's delay (0: not swept) and when this connection last (de)compressed with its own stream. */
+  readonly #idleMs: number;
+  #usedAt = 0;
   /** Why the last inflate failed (`ERR_TOO_BIG`, `ERR_BAD_DATA`), '' otherwise. */
   error = '';
   /**
@@ -377,6 +460,19 @@ export class PerMessageDeflate {
     const keep = opts.hibernate === true;
     this.#outHistory = keep && !this.dir.deflateNoContextTakeover ? new History(1 << this.dir.deflateWindowBits) : null;
     this.#inHistory = keep && !this.dir.inflateNoContextTakeover ? new History(1 << this.dir.inflateWindowBits) : null;
+    this.#idleMs = keep && (this.#outHistory !== null || this.#inHistory !== null) ? Math.max(0, opts.idleMs ?? 0) : 0;
+  }
+
+  /** Its own stream was used now: the idle sweep watches it. */
+  #used(): void {
+    if (this.#idleMs === 0) return;
+    this.#usedAt = performance.now();
+    idleSweep.watch(this, this.#idleMs);
+  }
+
+  /** For the idle sweep: nothing compressed or inflated on its own streams since `now - idleMs`. */
+  idleAt(now: number): boolean {
+    return now - this.#usedAt >= this.#idleMs;
   }
 
   /**
@@ -394,6 +490,7 @@ export class PerMessageDeflate {
     }
     const out = this.#deflater.deflate(data, headroom);
     this.#outHistory?.add(data, 0, data.byteLength);
+    this.#used();
     return out;
   }
 
@@ -433,6 +530,7 @@ export class PerMessageDeflate {
       this.#inflater = z;
     }
     this.#inMessage = true;
+    if (!this.dir.inflateNoContextTakeover) this.#used();
     const total = z.inflate(bytes, start, end, this.#total, this.maxPayload, sink, tail, this.#inHistory);
     if (total >= 0) {
       this.#total = total;
@@ -472,6 +570,7 @@ export class PerMessageDeflate {
       this.#inflater = null;
       closed++;
     }
+    zlibCounters.hibernatedStreams += closed;
     return closed;
   }
 
@@ -482,6 +581,7 @@ export class PerMessageDeflate {
 
   /** The connection is gone: free its streams (a borrowed one is given back). */
   close(): void {
+    if (this.#idleMs !== 0) idleSweep.forget(this);
     this.#deflater?.close();
     this.#deflater = null;
     const z = this.#inflater;

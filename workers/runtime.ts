@@ -34,6 +34,7 @@ import type { InboundTarget, ListenerHost, PendingItem } from './hosts.js';
 import { ServerSide } from './listener.js';
 import { threadNice } from './nice.js';
 import { Fanout } from './fanout.js';
+import { idleSweep, zlibCounters } from './deflate.js';
 
 const textDecoder = new TextDecoder();
 
@@ -301,6 +302,13 @@ export class WorkerRuntime implements ListenerHost {
       doorbells: this.#loop.doorbells,
       wakeups: this.#loop.wakeups,
       spinCatches: this.#loop.spinCatches,
+      deflate: {
+        streams: zlibCounters.streams,
+        hibernatedStreams: zlibCounters.hibernatedStreams,
+        swept: zlibCounters.swept,
+        awake: idleSweep.watched,
+        fanoutCompressions: zlibCounters.fanoutCompressions,
+      },
       heapUsed: process.memoryUsage().heapUsed,
       nice: threadNice(),
       resourceLimits: { ...resourceLimits },

@@ -75,6 +75,14 @@ export interface WorkerStats {
   selfRings: number;
   /** Doorbell rings caught by the spin after a publish (`workerSpinMicros`), drained without a wake-up. */
   spinCatches: number;
+  /**
+   * permessage-deflate in this worker: `streams` zlib streams open now (connections' own, with context
+   * takeover, and the worker's shared ones); `hibernatedStreams` closed by idle connections
+   * (`hibernateAfterMs`) since the worker started; `swept`: times the idle sweep put a connection to
+   * sleep; `awake`: connections the sweep watches now (used a stream of their own recently); `fanoutCompressions` compressions done for publications
+   * (one per publication per share key, or one per member with context takeover).
+   */
+  deflate: { streams: number; hibernatedStreams: number; swept: number; awake: number; fanoutCompressions: number };
   /** Worker heap in bytes. */
   heapUsed: number;
   /** The thread's niceness as the kernel reports it; null where a thread's own cannot be read (not Linux). */
@@ -119,6 +127,12 @@ export interface DeflateWire {
   level?: number;
   /** zlib memLevel 1…9. Default 8. */
   memLevel?: number;
+  /**
+   * A connection with context takeover that has compressed and inflated nothing for this many milliseconds
+   * closes its zlib streams, keeping each direction's last window of bytes (≤ 2^windowBits) to make them
+   * again from on its next message. Default 10000; 0: never (the streams live as long as the connection).
+   */
+  hibernateAfterMs?: number;
 }
 
 export interface ConnectConfig {

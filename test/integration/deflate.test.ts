@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -465,5 +466,97 @@ describe('WebSocketMultiplayerPeer with perMessageDeflate', () => {
     } finally {
       mp.close();
     }
+  });
+});
+
+describe('idle connections put their zlib streams to sleep (hibernateAfterMs)', () => {
+  /** The pool's zlib figures, summed over its workers. */
+  async function zlibOf(p: PeerPool): Promise<{ streams: number; hibernatedStreams: number; swept: number; awake: number }> {
+    const all = await p.stats();
+    const sum = { streams: 0, hibernatedStreams: 0, swept: 0, awake: 0 };
+    for (const w of all) for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += w.deflate[k];
+    return sum;
+  }
+
+  async function until(p: PeerPool, what: string, ok: (z: Awaited<ReturnType<typeof zlibOf>>) => boolean): Promise<Awaited<ReturnType<typeof zlibOf>>> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const z = await zlibOf(p);
+      if (ok(z)) return z;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(z)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('with context takeover both ways: streams closed after the idle time, made again with their context (repeats stay tiny on the wire, byte-exact)', async () => {
+    const own = new PeerPool({ threads: 1 });
+    const server = startRsEcho({ pool: own, port: 0, host: '127.0.0.1', tickMs: 1, perMessageDeflate: { hibernateAfterMs: 300 } });
+    try {
+      const { ws } = await openWs(server.url, ['chat'], { perMessageDeflate: { threshold: 0 } });
+      const sock = (ws as unknown as { _socket: Socket })._socket;
+      // Random bytes: incompressible alone, a few back-references when the context holds them.
+      const msgs = [randomBytes(8000), content(3000, true), Buffer.from('a different one, 𝄞 and all '.repeat(100))];
+      for (const m of msgs) expect((await roundTrip(ws, m, true)).data.equals(m)).toBe(true);
+      // Awake: its compressor and decompressor (context takeover), watched by the sweep.
+      const awake = await zlibOf(own);
+      expect(awake.streams).toBe(2);
+      expect(awake.awake).toBe(1);
+      // Asleep once idle: both closed, nothing watched.
+      const asleep = await until(own, 'the sweep', (z) => z.streams === 0);
+      expect(asleep).toMatchObject({ hibernatedStreams: 2, swept: 1, awake: 0 });
+      // Woken by the next message each way, the contexts intact: the client's repeat of an earlier message is
+      // a back-reference into the server's restored decompressor (a 1007 otherwise), the echo one into the
+      // client's window (a few bytes on the wire instead of the message).
+      for (const m of msgs) {
+        const before = sock.bytesRead;
+        const back = await roundTrip(ws, m, true);
+        expect(back.data.equals(m)).toBe(true);
+        expect(sock.bytesRead - before).toBeLessThan(Math.max(100, m.length / 20));
+      }
+      expect((await zlibOf(own)).streams).toBe(2);
+      // And again: asleep, then closed for good with the connection.
+      await until(own, 'the second sleep', (z) => z.streams === 0 && z.swept === 2);
+      ws.close();
+      await once(ws, 'close');
+      const end = await zlibOf(own);
+      expect(end).toMatchObject({ streams: 0, hibernatedStreams: 4, awake: 0 });
+    } finally {
+      await server.stop();
+      await own.close();
+    }
+  });
+
+  it('hibernateAfterMs 0 keeps the streams for the life of the connection; no context takeover holds none between messages', async () => {
+    const own = new PeerPool({ threads: 1 });
+    const kept = startRsEcho({ pool: own, port: 0, host: '127.0.0.1', tickMs: 1, perMessageDeflate: { hibernateAfterMs: 0 } });
+    const none = startRsEcho({ pool: own, port: 0, host: '127.0.0.1', tickMs: 1, perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, hibernateAfterMs: 50 } });
+    try {
+      const a = (await openWs(kept.url, ['chat'], { perMessageDeflate: { threshold: 0 } })).ws;
+      const b = (await openWs(none.url, ['chat'], { perMessageDeflate: { threshold: 0 } })).ws;
+      const m = content(5000, false);
+      expect((await roundTrip(a, m, true)).data.equals(m)).toBe(true);
+      const shared = (await zlibOf(own)).streams - 2;
+      expect((await roundTrip(b, m, true)).data.equals(m)).toBe(true);
+      await new Promise((r) => setTimeout(r, 400));
+      const z = await zlibOf(own);
+      // a's two own streams; b borrowed the worker's shared ones (a compressor and an idle decompressor), holds none.
+      expect(z.streams).toBe(2 + Math.max(shared, 0) + 2);
+      expect(z).toMatchObject({ hibernatedStreams: 0, swept: 0, awake: 0 });
+      a.close();
+      b.close();
+      await Promise.all([once(a, 'close'), once(b, 'close')]);
+    } finally {
+      await kept.stop();
+      await none.stop();
+      await own.close();
+    }
+  });
+
+  it('hibernateAfterMs must be a non-negative integer', () => {
+    const peer = new WebSocketPeer();
+    peer.perMessageDeflate = { hibernateAfterMs: 0 };
+    peer.perMessageDeflate = { hibernateAfterMs: 60_000 };
+    expect(peer.perMessageDeflate).toEqual({ hibernateAfterMs: 60_000 });
+    for (const bad of [-1, 1.5, '10', Number.NaN]) expect(() => (peer.perMessageDeflate = { hibernateAfterMs: bad as number })).toThrow(TypeError);
   });
 });

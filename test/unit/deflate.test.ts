@@ -236,6 +236,29 @@ describe('hibernate: an idle connection with context takeover closes its streams
     });
   }
 
+  it('many messages between two sleeps (the kept window grows, then wraps): the context is the last window, both ways', async () => {
+    for (const bits of [9, 15]) {
+      const params = P(false, false, bits, bits);
+      const ours = new PerMessageDeflate(params, true, { maxPayload: 0, threshold: 0, hibernate: true });
+      const ws = wsPmd(params, false);
+      const sizes = [10, 700, 1500, 9000, 30_000, 3000, 200];
+      let last = Buffer.alloc(0);
+      for (const n of sizes) {
+        last = randomBytes(n);
+        expect((await wsDecompress(ws, ours.compress(last)!)).equals(last)).toBe(true);
+        expect(inflateMessage(ours, await wsCompress(ws, last)).equals(last)).toBe(true);
+      }
+      expect(ours.hibernate()).toBe(2);
+      // The last 200 random bytes again: a back-reference into the restored windows, both ways.
+      const c = ours.compress(last)!;
+      expect(c.length).toBeLessThan(20);
+      expect((await wsDecompress(ws, c)).equals(last)).toBe(true);
+      expect(inflateMessage(ours, await wsCompress(ws, last)).equals(last)).toBe(true);
+      ours.close();
+      ws.cleanup();
+    }
+  });
+
   it('without the option, or mid-message, nothing is closed', () => {
     const plain = new PerMessageDeflate(P(false, false), true, { maxPayload: 0, threshold: 0 });
     plain.compress(Buffer.from('abc'));
