@@ -586,8 +586,8 @@ function deflatedPublication(pmd: PerMessageDeflate, frame: Buffer, payload: Buf
   const opcode = binary ? OP_BINARY : OP_TEXT;
   const key = pmd.shareKey;
   if (key === null || client) {
-    if (payload.byteLength >= pmd.threshold) zlibCounters.fanoutCompressions++;
     const z = pmd.compress(payload, MAX_HEADROOM);
+    if (z !== null) zlibCounters.fanoutCompressions++;
     if (z === null) return client ? frameMessage(opcode, payload, true, true) : frame;
     return frameCompressed(opcode, z, MAX_HEADROOM, client);
   }
@@ -597,8 +597,8 @@ function deflatedPublication(pmd: PerMessageDeflate, frame: Buffer, payload: Buf
   }
   let f = sharedFrames.get(key);
   if (f === undefined) {
-    zlibCounters.fanoutCompressions++;
     const z = pmd.compress(payload, MAX_HEADROOM);
+    if (z !== null) zlibCounters.fanoutCompressions++;
     f = z === null ? null : frameCompressed(opcode, z, MAX_HEADROOM, false);
     sharedFrames.set(key, f);
   }

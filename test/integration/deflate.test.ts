@@ -409,9 +409,11 @@ describe('topics with permessage-deflate', () => {
     const clients = await Promise.all([
       openWs(rs.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // server context takeover
       openWs(rsNoCtx.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // no context takeover
-      openWs(rsNoCtx.url, ['chat'], { perMessageDeflate: { threshold: 0 } }), // the same shape: shares one payload
       openWs(rs.url, ['chat'], { perMessageDeflate: false }), // uncompressed
+      // The same shape as the second: these share one compressed payload per worker.
+      ...Array.from({ length: 5 }, () => openWs(rsNoCtx.url, ['chat'], { perMessageDeflate: { threshold: 0 } })),
     ]);
+    const compressions = async (): Promise<number> => (await pool.stats()).reduce((a, w) => a + w.deflate.fanoutCompressions, 0);
     const ports = clients.map((c) => c.localPort);
     const all = [...rs.peerList(), ...rsNoCtx.peerList()];
     await waitFor(() => ports.every((p) => all.some((x) => x.getConnectedPort() === p && x.getReadyState() === State.OPEN)), 'server peers OPEN');
@@ -421,14 +423,23 @@ describe('topics with permessage-deflate', () => {
       const data = content(n, i % 2 === 1);
       const read0 = socks.map((s) => s.bytesRead);
       const got = clients.map((c) => new Promise<{ data: Buffer; isBinary: boolean }>((r) => c.ws.once('message', (d: Buffer, isBinary: boolean) => r({ data: d, isBinary }))));
-      expect(pool.publish('deflate-room', data, i % 2 === 1 ? WriteMode.TEXT : WriteMode.BINARY)).toBe(4);
+      const c0 = await compressions();
+      expect(pool.publish('deflate-room', data, i % 2 === 1 ? WriteMode.TEXT : WriteMode.BINARY)).toBe(clients.length);
       for (const g of await Promise.all(got)) {
         expect(g.isBinary).toBe(i % 2 === 0);
         expect(g.data.equals(data)).toBe(true);
       }
+      // Below the server's threshold (1024) nothing is compressed; above it, one compression for the member
+      // with context takeover and one per worker for the six no-context members (one per member would be 7).
+      const done = (await compressions()) - c0;
+      if (n < 1024) expect(done).toBe(0);
+      else {
+        expect(done).toBeGreaterThanOrEqual(2);
+        expect(done).toBeLessThanOrEqual(1 + (await pool.stats()).length);
+      }
       if (n === 200_000) {
-        for (const k of [0, 1, 2]) expect(socks[k]!.bytesRead - read0[k]!).toBeLessThan(n / 4);
-        expect(socks[3]!.bytesRead - read0[3]!).toBeGreaterThan(n);
+        for (const k of [0, 1, 3, 4, 5, 6, 7]) expect(socks[k]!.bytesRead - read0[k]!).toBeLessThan(n / 4);
+        expect(socks[2]!.bytesRead - read0[2]!).toBeGreaterThan(n);
       }
     }
     for (const c of clients) c.ws.close();
