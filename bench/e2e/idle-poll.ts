@@ -92,6 +92,8 @@ function startLoad(port: number, conns: number): Child<LoadNotice, LoadCommand> 
     connectConcurrency: 128,
     drainMs: 0,
     snapshotAge: false,
+    deflate: '',
+    content: 'fill',
   };
   return new Child<LoadNotice, LoadCommand>('idle load', LOAD_JS, cfg);
 }

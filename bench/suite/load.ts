@@ -13,7 +13,13 @@
  *   corrects for coordinated omission (a late server makes the next sends late too — their wait counts).
  * - `flood` (S3 flood, S4): each connection writes `inflight` frames at a time and writes the next
  *   batch as soon as the kernel took the previous one: as fast as the server reads (TCP backpressure).
- * - `idle` (S5): connect and hold.
+ * - `idle` (S5, S7): connect and hold.
+ * - `once` (S7 held connections): each connection sends one message after its handshake and counts as
+ *   connected when the echo is back (the server's zlib streams are then made), then holds.
+ * - `deflate` (S7): the upgrade offers permessage-deflate (see DeflateMode); a connection the server does
+ *   not agree to it on fails. Messages are sent compressed (pre-built: the offer asks for no client context
+ *   takeover, or the message is the first of its stream); an echo is a frame with RSV1, and with
+ *   `no-context` one in 64 is inflated and compared with the message sent (`badEchoes`).
  * - `snapshotAge` (S6, with `rate`): the server stamps each snapshot with `process.hrtime.bigint()`
  *   (CLOCK_MONOTONIC, the same clock in every process on Linux) in its first 8 bytes; receipt minus stamp
  *   goes into an HDR histogram for the snapshots received inside the window. 4-byte binary frames are
@@ -32,7 +38,7 @@ import { randomBytes } from 'node:crypto';
 import { LatencyHistogram, newHistogram } from '../../cli/histogram.js';
 import { isMain, processCpuNs } from '../common.js';
 import type { LatencySummary, LoadCommand, LoadConfig, LoadCounters, LoadNotice } from './protocol.js';
-import { buildClientFrame, clientHeaderLength, FrameReader, repeatFrame, upgradeRequest, writeMasked } from './wire.js';
+import { buildClientFrame, clientHeaderLength, deflatePayload, FrameReader, inflatePayload, jsonContent, repeatFrame, upgradeRequest, writeMasked } from './wire.js';
 
 const OP_BINARY = 0x2;
 const OP_CLOSE = 0x8;
@@ -72,21 +78,39 @@ interface Conn {
   burst: number;
   /** rate mode: corked during the current scheduler step. */
   corked: boolean;
+  /** once mode: the first message's echo is awaited to count the connection as connected. */
+  settleOnEcho: ((ok: boolean, why: string) => void) | null;
 }
+
+/** What the load offers in S7 (protocol.ts DeflateMode). */
+const OFFERS = {
+  '': '',
+  'no-context': 'permessage-deflate; client_no_context_takeover; server_no_context_takeover',
+  takeover: 'permessage-deflate; client_max_window_bits',
+} as const;
+/** S7 no-context: one compressed echo in this many is inflated and checked. */
+const CHECK_EVERY = 64;
 
 function main(): void {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
   const send = (m: LoadNotice) => process.send!(m);
-  const counters: LoadCounters = { sent: 0, echoes: 0, snapshots: 0, otherFrames: 0, closes: 0, socketErrors: 0, disconnects: 0, ids: 0 };
+  const counters: LoadCounters = { sent: 0, echoes: 0, compressed: 0, badEchoes: 0, snapshots: 0, otherFrames: 0, closes: 0, socketErrors: 0, disconnects: 0, ids: 0 };
   const conns: Conn[] = [];
   let running = false;
   let stopping = false;
 
-  // Pre-built frames: the payload is PAYLOAD_FILL bytes; rate mode rewrites 16 of them per message.
-  const payload = new Uint8Array(cfg.size).fill(PAYLOAD_FILL);
-  const headerLen = clientHeaderLength(cfg.size);
-  const frameLen = headerLen + cfg.size;
+  // Pre-built frames: the payload is PAYLOAD_FILL bytes (or JSON-like text); rate mode rewrites 16 of them
+  // per message. With deflate the frames carry the compressed payload, RSV1 set.
+  const payload: Uint8Array = cfg.content === 'json' ? jsonContent(cfg.size) : new Uint8Array(cfg.size).fill(PAYLOAD_FILL);
+  const deflate = cfg.deflate !== '';
+  // Stamps change the payload per message: a pre-built compressed one cannot carry them.
+  if (deflate && cfg.mode === 'rate' && cfg.expectEcho) throw new Error('load: deflate with rate mode and echoes (stamped payloads) is not supported');
+  const wire: Uint8Array = deflate ? deflatePayload(payload) : payload;
+  const headerLen = clientHeaderLength(wire.byteLength);
+  const frameLen = headerLen + wire.byteLength;
   const connMask = (): Buffer => randomBytes(4);
+  const clientFrame = (): Buffer => buildClientFrame(wire, connMask(), deflate);
+  let checkCountdown = CHECK_EVERY;
 
   // rate-mode histograms (µs) and the window they cover, in this process's clock.
   const rtt = newHistogram();
@@ -99,8 +123,27 @@ function main(): void {
   const stamp = new Float64Array(2);
   const stampBytes = new Uint8Array(stamp.buffer);
 
-  const onFrame = (c: Conn, opcode: number, buf: Buffer, off: number, len: number): void => {
-    if (opcode === OP_BINARY && len === cfg.size) {
+  const onFrame = (c: Conn, opcode: number, buf: Buffer, off: number, len: number, compressed: boolean): void => {
+    if (compressed) {
+      counters.compressed++;
+      if (cfg.deflate === 'no-context' && opcode === OP_BINARY && --checkCountdown === 0) {
+        checkCountdown = CHECK_EVERY;
+        let ok: boolean;
+        try {
+          ok = inflatePayload(buf.subarray(off, off + len)).equals(payload);
+        } catch {
+          ok = false;
+        }
+        if (!ok) counters.badEchoes++;
+      }
+    }
+    if (opcode === OP_BINARY && (len === cfg.size || (compressed && deflate))) {
+      if (c.settleOnEcho !== null) {
+        const settle = c.settleOnEcho;
+        c.settleOnEcho = null;
+        settle(true, '');
+        return;
+      }
       c.echoes++;
       counters.echoes++;
       c.burst++;
@@ -130,7 +173,7 @@ function main(): void {
   };
 
   // ---- window mode: one frame batch per connection, answered echo for echo ----
-  const windowBatch = cfg.mode === 'window' ? repeatFrame(buildClientFrame(payload, connMask()), Math.max(1, cfg.inflight)) : null;
+  const windowBatch = cfg.mode === 'window' ? repeatFrame(clientFrame(), Math.max(1, cfg.inflight)) : null;
   const afterChunk = (c: Conn): void => {
     const k = c.burst;
     c.burst = 0;
@@ -144,7 +187,7 @@ function main(): void {
   // ---- flood mode: next batch when the kernel took the previous one ----
   // The next write waits for setImmediate: a write the kernel takes at once calls back on the
   // nextTick queue, and chaining there would never return to the event loop (no IPC, no reads).
-  const floodBatch = cfg.mode === 'flood' ? repeatFrame(buildClientFrame(payload, connMask()), Math.max(1, cfg.inflight)) : null;
+  const floodBatch = cfg.mode === 'flood' ? repeatFrame(clientFrame(), Math.max(1, cfg.inflight)) : null;
   const flood = (c: Conn): void => {
     if (!running || !c.open) return;
     c.sock.write(floodBatch!, (err) => {
@@ -156,7 +199,7 @@ function main(): void {
   };
 
   // ---- rate mode: an open-loop scheduler on a 1 ms timer ----
-  const rateTemplate = cfg.mode === 'rate' ? buildClientFrame(payload, connMask()) : null;
+  const rateTemplate = cfg.mode === 'rate' ? clientFrame() : null;
   let rateT0 = 0;
   let rateSeq = 0;
   let rateTimer: NodeJS.Timeout | null = null;
@@ -171,11 +214,14 @@ function main(): void {
       const intended = rateT0 + (rateSeq * 1000) / cfg.rate;
       rateSeq++;
       if (!c.open) continue;
-      const f = Buffer.allocUnsafe(frameLen);
-      rateTemplate!.copy(f);
-      stamp[0] = intended;
-      stamp[1] = now;
-      writeMasked(f, headerLen, 0, stampBytes);
+      let f = rateTemplate!;
+      if (!deflate) {
+        f = Buffer.allocUnsafe(frameLen);
+        rateTemplate!.copy(f);
+        stamp[0] = intended;
+        stamp[1] = now;
+        writeMasked(f, headerLen, 0, stampBytes);
+      }
       if (!c.corked) {
         c.corked = true;
         c.sock.cork();
@@ -214,12 +260,13 @@ function main(): void {
         sock,
         open: false,
         head: Buffer.alloc(0),
-        reader: new FrameReader((op, buf, off, len) => onFrame(c, op, buf, off, len)),
+        reader: new FrameReader((op, buf, off, len, z) => onFrame(c, op, buf, off, len, z)),
         sent: 0,
         echoes: 0,
         echoesAtWindowStart: 0,
         burst: 0,
         corked: false,
+        settleOnEcho: null,
       };
       let settled = false;
       const settle = (ok: boolean, why: string): void => {
@@ -234,7 +281,7 @@ function main(): void {
         startOne();
         finish();
       };
-      sock.on('connect', () => sock.write(upgradeRequest(host, cfg.port)));
+      sock.on('connect', () => sock.write(upgradeRequest(host, cfg.port, OFFERS[cfg.deflate])));
       sock.on('data', (chunk: Buffer) => {
         if (c.head !== null) {
           const all = Buffer.concat([c.head, chunk]);
@@ -250,8 +297,20 @@ function main(): void {
             settle(false, status);
             return;
           }
+          if (deflate) {
+            const ext = /\r\nsec-websocket-extensions:([^\r]*)/i.exec(all.subarray(0, end + 2).toString('latin1'))?.[1]?.trim() ?? '';
+            const agreed = ext.startsWith('permessage-deflate') && (cfg.deflate !== 'no-context' || ext.includes('server_no_context_takeover'));
+            if (!agreed) {
+              sock.destroy();
+              settle(false, `permessage-deflate (${cfg.deflate}) not agreed: "${ext}"`);
+              return;
+            }
+          }
           c.open = true;
-          settle(true, '');
+          if (cfg.mode === 'once') {
+            c.settleOnEcho = settle;
+            sock.write(clientFrame());
+          } else settle(true, '');
           if (end + 4 < all.length) c.reader.push(all.subarray(end + 4));
           afterChunk(c);
           return;

@@ -15,18 +15,21 @@ export class Child<N extends Notice, C> {
   #failure: Error | null = null;
   readonly exited: Promise<number | null>;
 
-  constructor(name: string, script: URL, arg: unknown, opts: { fdLimit?: number; execArgv?: string[] } = {}) {
+  /** `env`: added to this process's environment for the child. */
+  constructor(name: string, script: URL, arg: unknown, opts: { fdLimit?: number; execArgv?: string[]; env?: Record<string, string> } = {}) {
     this.name = name;
     const file = fileURLToPath(script);
     const execArgv = opts.execArgv ?? [];
     const json = JSON.stringify(arg);
+    const env = opts.env !== undefined ? { ...process.env, ...opts.env } : process.env;
     if (opts.fdLimit !== undefined) {
       // Raise the open-files limit for this child only; bash execs node, which keeps the IPC fd.
       this.proc = spawn('bash', ['-c', `ulimit -n ${opts.fdLimit} && exec "$0" "$@"`, process.execPath, ...execArgv, file, json], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env,
       });
     } else {
-      this.proc = fork(file, [json], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      this.proc = fork(file, [json], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     }
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     this.proc.on('message', (m: N) => this.#deliver(m));

@@ -68,9 +68,26 @@ export interface ServerConfig {
   rsYoungMb: number;
   /** The server process exits (and says so) past this RSS, so a runaway backlog cannot eat the machine. */
   rssLimitBytes: number;
+  /**
+   * S7: permessage-deflate on, as each server's user turns it on (ringsocket `perMessageDeflate: true`, ws
+   * `perMessageDeflate: true`, uWS a shared compressor and decompressor for `no-context`, dedicated ones
+   * with 32 KiB windows for `takeover`); '' off. The load's offer decides what is agreed.
+   */
+  deflate: DeflateMode;
+  /** Collect garbage before each mark, so RSS shows what the connections hold (S5, S7's held connections). */
+  gcOnMark: boolean;
 }
 
-export type LoadMode = 'window' | 'rate' | 'flood' | 'idle';
+/**
+ * S7 (issue 16): the load's permessage-deflate offer. `no-context`: `client_no_context_takeover;
+ * server_no_context_takeover` (each message compressed on its own, so the load sends pre-built compressed
+ * frames and can check echoes by inflating them alone); `takeover`: `client_max_window_bits`, what a browser
+ * offers (context takeover both ways: the servers keep zlib streams per connection); '' no offer.
+ */
+export type DeflateMode = '' | 'no-context' | 'takeover';
+
+/** `once` (S7 held connections): each connection sends one message after its handshake and counts as connected when its echo is back. */
+export type LoadMode = 'window' | 'rate' | 'flood' | 'idle' | 'once';
 
 export interface LoadConfig {
   index: number;
@@ -100,6 +117,10 @@ export interface LoadConfig {
    * binary frames are Godot's id message (ringsocket's WebSocketMultiplayerPeer), counted apart.
    */
   snapshotAge: boolean;
+  /** S7: what to offer (see DeflateMode); the connection fails if the server does not agree to it. */
+  deflate: DeflateMode;
+  /** Payload content: `fill` one byte repeated (S1–S6), `json` compressible JSON-like text (S7). */
+  content: 'fill' | 'json';
 }
 
 export interface ServerCounters {
@@ -158,8 +179,12 @@ export type ServerCommand = { t: 'await-clients'; n: number } | { t: 'mark' } | 
 export interface LoadCounters {
   /** Frames handed to the kernel (flood: whole batches whose write completed). */
   sent: number;
-  /** Echo replies (frames of `size` bytes). */
+  /** Echo replies (frames of `size` bytes, or compressed frames with RSV1 when deflate was agreed). */
   echoes: number;
+  /** Frames with RSV1 (compressed). */
+  compressed: number;
+  /** S7 `no-context`: sampled compressed echoes (1 in 64) that did not inflate to the message sent. */
+  badEchoes: number;
   /** Snapshots (frames of `snapshotBytes` bytes). */
   snapshots: number;
   /** Frames of any other size or opcode. */

@@ -14,7 +14,7 @@
  * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
  *          [--rs-loop immediate|paced|wait] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
  *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
- *          [--s6-clients 2000,5000,10000] [--rs-read into|packet]
+ *          [--s6-clients 2000,5000,10000] [--s7-conns 10000] [--rs-read into|packet]
  * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
  * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
  * (the servers then exit cleanly instead of being killed).
@@ -39,6 +39,9 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
   const s6 = argValue(argv, 's6-clients');
   const s6Clients = s6 === undefined || s6 === '' ? (quick ? [2_000] : [2_000, 5_000, 10_000]) : s6.split(',').map((x) => Number(x.replace(/_/g, '')));
   if (s6Clients.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s6-clients must be positive integers, got ${s6}`);
+  const s7 = argValue(argv, 's7-conns');
+  const s7Conns = s7 === undefined || s7 === '' ? (quick ? [2_000] : [10_000]) : s7.split(',').map((x) => Number(x.replace(/_/g, '')));
+  if (s7Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s7-conns must be positive integers, got ${s7}`);
   const rsRead = argValue(argv, 'rs-read') ?? 'into';
   if (rsRead !== 'into' && rsRead !== 'packet') throw new TypeError(`--rs-read must be into or packet, got ${rsRead}`);
   return {
@@ -54,6 +57,7 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     rsYoungMb: argInt(argv, 'rs-young-mb', -1, -1),
     s5Conns,
     s6Clients,
+    s7Conns,
     rsRead,
     rssLimitMiB: argInt(argv, 'rss-limit-mib', 4096),
     floodBatch: argInt(argv, 'flood-batch', 0, 0),

@@ -10,6 +10,7 @@ import { LatencyHistogram, newHistogram } from '../../cli/histogram.js';
 import { summarize as summarizeHistogram } from './load.js';
 import { machineBusyPct, machineCpu } from './common.js';
 import type {
+  DeflateMode,
   LatencySummary,
   LoadCommand,
   LoadConfig,
@@ -27,7 +28,7 @@ import type {
   TickSample,
 } from './protocol.js';
 
-export const SCENARIO_IDS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
+export const SCENARIO_IDS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 const SERVER_JS = new URL('./server.js', import.meta.url);
@@ -65,6 +66,14 @@ export interface Variant {
   connectConcurrency?: number;
   /** Only these servers run it (the others are skipped with a reason). */
   impls?: readonly ServerImpl[];
+  /** S7: permessage-deflate offered by the load and on in the server ('' / absent: off). */
+  deflate?: DeflateMode;
+  /** Payload content (default `fill`; S7 `json`). */
+  content?: 'fill' | 'json';
+  /** S7 held connections: after the first RSS mark, wait this long and take another (idle sweep). */
+  settleMs?: number;
+  /** Environment added for the server process (S7 `active-mmap`: glibc's malloc tunables). */
+  serverEnv?: Record<string, string>;
 }
 
 export interface SuiteOptions {
@@ -89,6 +98,8 @@ export interface SuiteOptions {
   s5Conns: number[];
   /** S6 client counts. */
   s6Clients: number[];
+  /** S7 held-connection counts (idle and active compressed connections). */
+  s7Conns: number[];
   /** How ringsocket's per-peer backend reads packets (S1–S5): getPacketInto (default) or getPacket. */
   rsRead: RsRead;
   rssLimitMiB: number;
@@ -325,8 +336,96 @@ export function variantsOf(id: ScenarioId, o: SuiteOptions): Variant[] {
         })),
       ];
     }
+    case 'S7': {
+      // Issue 16: permessage-deflate. The same 2 KiB JSON-like message with and without compression, so
+      // that "-plain" is the baseline deflate is compared with on each server.
+      const size = 2048;
+      const cpu = [...CPU_METRICS, M('unanswered', 'lost', 'lower', false)];
+      const perMsg = [M('mainNsPerMsg', 'main-thread ns/msg', 'lower'), M('procNsPerMsg', 'process ns/msg', 'lower'), M('otherNsPerMsg', 'other threads ns/msg', 'none', false)];
+      const common = { ...base, scenario: 'S7' as const, content: 'json' as const, warmupMs: q ? 500 : 1000, measureMs: q ? 1500 : 3000, impls: S6_IMPLS };
+      const echo = (deflate: DeflateMode): Variant => ({
+        ...common,
+        name: deflate === '' ? 'echo-plain' : 'echo',
+        title: `S7 echo ${deflate === '' ? 'without' : 'with'} permessage-deflate: 100 connections × 16 in flight, 2 KiB JSON-like binary${deflate === '' ? '' : ', no context takeover both ways'}`,
+        mode: 'echo',
+        rsLoop: loop('wait'),
+        conns: 100,
+        deflate,
+        load: { mode: 'window', inflight: 16, rate: 0, expectEcho: true, size },
+        metrics: [M('echoPerSec', 'echoes/s', 'higher'), ...perMsg, ...cpu],
+        headline: 'echoPerSec',
+      });
+      const sink = (deflate: DeflateMode): Variant => ({
+        ...common,
+        name: deflate === '' ? 'sink-plain' : 'sink',
+        title: `S7 main-thread cost ${deflate === '' ? 'without' : 'with'} permessage-deflate: inbound-only flood, 100 connections, ${o.floodBatch || 32} frames per write, 2 KiB JSON-like`,
+        mode: 'sink',
+        rsLoop: loop('paced'),
+        conns: 100,
+        deflate,
+        load: { mode: 'flood', inflight: o.floodBatch || 32, rate: 0, expectEcho: false, size },
+        metrics: [...perMsg, M('consumedPerSec', 'consumed msg/s', 'higher'), M('backlog', 'backlog at end (msgs)', 'lower', false), ...CPU_METRICS],
+        headline: 'mainNsPerMsg',
+      });
+      // The main thread's cost per message at one fixed rate with and without compression (a flood's
+      // rates differ, and a paced loop's cost per pass is then spread over different counts).
+      const paced = (deflate: DeflateMode): Variant => ({
+        ...common,
+        name: deflate === '' ? 'rate-plain' : 'rate',
+        title: `S7 main-thread cost at ${(S7_RATE / 1000).toFixed(0)}k msg/s ${deflate === '' ? 'without' : 'with'} permessage-deflate: 100 connections, inbound only, 2 KiB JSON-like`,
+        mode: 'sink',
+        rsLoop: loop('paced'),
+        conns: 100,
+        deflate,
+        load: { mode: 'rate', inflight: 1, rate: S7_RATE, expectEcho: false, size },
+        metrics: [...perMsg, M('consumedPerSec', 'consumed msg/s', 'higher'), M('backlog', 'backlog at end (msgs)', 'lower', false), ...CPU_METRICS],
+        headline: 'mainNsPerMsg',
+      });
+      const held = (n: number, active: boolean, mmap = false): Variant => ({
+        ...common,
+        name: `${active ? 'active' : 'idle'}${mmap ? '-mmap' : ''}-${n}`,
+        title: active
+          ? `S7 ${n.toLocaleString('en-US')} compressed connections, context takeover both ways, each after one 2 KiB message each way (then ${HELD_SETTLE_MS / 1000} s idle)` +
+            (mmap ? `; servers run with MALLOC_MMAP_THRESHOLD_=65536 (glibc gives blocks of 64 KiB and more back when freed)` : '')
+          : `S7 ${n.toLocaleString('en-US')} idle connections with permessage-deflate agreed (context takeover both ways), no message`,
+        mode: active ? 'echo' : 'idle',
+        rsLoop: loop('paced'),
+        conns: n,
+        deflate: 'takeover',
+        load: { mode: active ? 'once' : 'idle', inflight: 1, rate: 0, expectEcho: false, size },
+        warmupMs: 0,
+        measureMs: q ? 500 : 1000,
+        ...(active ? { settleMs: HELD_SETTLE_MS } : {}),
+        ...(mmap ? { serverEnv: { MALLOC_MMAP_THRESHOLD_: '65536' } } : {}),
+        metrics: [
+          M('rssPerConnKB', 'RSS KB/conn', 'lower'),
+          ...(active ? [M('rssPerConnIdleKB', `RSS KB/conn ${HELD_SETTLE_MS / 1000} s later`, 'lower')] : []),
+          M('rssMiB', 'RSS MiB held', 'lower', false),
+          M('connsPerSec', 'opened conns/s', 'higher'),
+          M('failed', 'failed conns', 'lower', false),
+        ],
+        headline: 'rssPerConnKB',
+      });
+      return [
+        echo('no-context'),
+        echo(''),
+        sink('no-context'),
+        sink(''),
+        paced('no-context'),
+        paced(''),
+        ...o.s7Conns.flatMap((n) => [held(n, false), held(n, true), held(n, true, true)]),
+      ];
+    }
   }
 }
+
+/**
+ * S7 active: the second RSS mark is taken this long after the first, past ringsocket's default
+ * `hibernateAfterMs` (10 s) plus its sweep period (1 s).
+ */
+const HELD_SETTLE_MS = 12_000;
+/** S7 rate variants: messages per second, below what every server inflates on this machine except ws. */
+const S7_RATE = 30_000;
 
 /** S6 compares the servers a game at scale would pick: ringsocket's many-peer class, ws on the main thread, uWS with topics. */
 export const S6_IMPLS: readonly ServerImpl[] = ['ringsocket', 'ws-main', 'uws-main'];
@@ -356,6 +455,8 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     rsNice: o.rsNice >= 0 ? o.rsNice : v.mode === 'tick' ? TICK_LOOP_NICE : 0,
     rsYoungMb: o.rsYoungMb >= 0 ? o.rsYoungMb : v.mode === 'idle' ? IDLE_YOUNG_MB : 0,
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,
+    deflate: v.deflate ?? '',
+    gcOnMark: v.mode === 'idle' || v.settleMs !== undefined,
   };
 }
 
@@ -381,6 +482,8 @@ function loadConfigs(v: Variant, port: number): LoadConfig[] {
       connectConcurrency: v.connectConcurrency ?? 256,
       drainMs: v.drainMs,
       snapshotAge: v.scenario === 'S6',
+      deflate: v.deflate ?? '',
+      content: v.content ?? 'fill',
     });
   }
   return out;
@@ -422,16 +525,17 @@ export async function runOne(v: Variant, impl: ServerImpl, rep: number, o: Suite
           : []),
       ],
       ...(fdLimitForServer !== undefined ? { fdLimit: fdLimitForServer } : {}),
+      ...(v.serverEnv !== undefined ? { env: v.serverEnv } : {}),
     }),
     loads: [],
   };
   try {
     const listening = await sp.server.wait('listening', 20_000);
-    if (v.scenario === 'S5' && listening.fdLimit < v.conns + 64) {
+    if ((v.scenario === 'S5' || v.conns > 1000) && listening.fdLimit < v.conns + 64) {
       result.skipped = `server open-files limit ${listening.fdLimit} < ${v.conns} connections`;
       return result;
     }
-    if (v.scenario === 'S5') await runIdle(v, sp, listening.port, result);
+    if (v.scenario === 'S5' || (v.scenario === 'S7' && (v.load.mode === 'idle' || v.load.mode === 'once'))) await runIdle(v, sp, listening.port, result);
     else if (v.conns === 0) await runFloor(v, sp, result);
     else await runLoaded(v, sp, listening.port, result);
     result.ok = true;
@@ -504,6 +608,7 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
   m.consumedPerSec = (dConsumed / sMs) * 1000;
   m.mainNsPerMsg = dConsumed > 0 ? (b.s.mainCpuNs - a.s.mainCpuNs) / dConsumed : NaN;
   m.procNsPerMsg = dConsumed > 0 ? (b.s.procCpuNs - a.s.procCpuNs) / dConsumed : NaN;
+  m.otherNsPerMsg = m.procNsPerMsg - m.mainNsPerMsg;
   m.sendFailed = fin.counters.sendFailed;
   m.snapshotsFailed = fin.counters.snapshotsFailed;
   m.rssMiB = fin.rss / 2 ** 20;
@@ -536,6 +641,10 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
   m.closes = sum(finals.map((f) => f.counters.closes));
   m.socketErrors = sum(finals.map((f) => f.counters.socketErrors));
   m.otherFrames = sum(finals.map((f) => f.counters.otherFrames));
+  m.compressedFrames = sum(finals.map((f) => f.counters.compressed));
+  m.badEchoes = sum(finals.map((f) => f.counters.badEchoes));
+  if (m.badEchoes > 0) notes.push(`${m.badEchoes} sampled compressed echoes did not inflate to the message sent`);
+  if (v.deflate !== undefined && v.deflate !== '' && v.load.expectEcho && m.compressedFrames === 0) notes.push('no compressed frame came back');
   m.disconnects = sum(finals.map((f) => f.counters.disconnects));
   if (m.disconnects > 0) notes.push(`${m.disconnects} connections dropped by the server during the run`);
   if (m.closes > 0) notes.push(`the server closed ${m.closes} connections`);
@@ -657,6 +766,15 @@ async function runIdle(v: Variant, sp: Spawned, port: number, r: RunResult): Pro
   m.rssBeforeMiB = before.rss / 2 ** 20;
   m.rssMiB = after.rss / 2 ** 20;
   m.rssPerConnKB = (after.rss - before.rss) / 1024 / c.conns;
+  if (v.settleMs !== undefined) {
+    // S7 active: the same connections after a quiet spell (ringsocket's idle sweep closes their zlib streams).
+    await sleep(v.settleMs);
+    const later = await sp.server.ask({ t: 'mark' }, 'mark', 30_000);
+    m.rssLaterMiB = later.rss / 2 ** 20;
+    m.rssPerConnIdleKB = (later.rss - before.rss) / 1024 / c.conns;
+    const fin = await sp.server.ask({ t: 'final' }, 'mark', 30_000);
+    if (fin.extra !== undefined) r.detail.serverExtra = fin.extra;
+  }
   if (c.failed > 0) r.detail.notes = [`${c.failed} connections failed (${c.firstError})`];
 }
 

@@ -93,8 +93,8 @@ async function main(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const mark = (): ServerMark => {
     backend.sample?.();
-    // Idle connections (S5): collect garbage first so RSS reflects what the connections hold.
-    if (cfg.mode === 'idle' && gc !== undefined) gc();
+    // Held connections (S5, S7): collect garbage first so RSS reflects what the connections hold.
+    if (cfg.gcOnMark && gc !== undefined) gc();
     const m: ServerMark = {
       t: 'mark',
       now: performance.now(),

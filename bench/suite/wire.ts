@@ -6,16 +6,53 @@
  * Rebuilding or masking per message would cost the load process CPU that the servers need more.
  */
 import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 
 const OP_BINARY = 0x2;
+const RSV1 = 0x40;
 
-export function upgradeRequest(host: string, port: number): Buffer {
+/** The upgrade request; `extensions` ('' none) goes in a Sec-WebSocket-Extensions header. */
+export function upgradeRequest(host: string, port: number, extensions = ''): Buffer {
   const key = randomBytes(16).toString('base64');
   return Buffer.from(
     `GET /bench HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      (extensions !== '' ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : '') +
+      '\r\n',
     'latin1',
   );
+}
+
+/**
+ * `size` bytes of JSON-like game state (S7): records of ids, positions and names, varied by a fixed-seed
+ * generator, so that deflate finds what it finds in real messages (~4–5× at level 6) rather than a run of
+ * one byte (~100×).
+ */
+export function jsonContent(size: number): Buffer {
+  let seed = 0x2545f491;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const names = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
+  let text = '[';
+  while (text.length < size) {
+    text += `{"id":${rnd(100_000)},"x":${(rnd(200_000) / 100).toFixed(2)},"y":${(rnd(200_000) / 100).toFixed(2)},"hp":${rnd(101)},"name":"${names[rnd(8)]}-${rnd(1000)}","state":${rnd(4)}},`;
+  }
+  return Buffer.from(text.slice(0, size), 'latin1');
+}
+
+/** A message's payload as a permessage-deflate peer without context sends it: raw DEFLATE, sync-flushed, the 4-byte tail removed. */
+export function deflatePayload(payload: Uint8Array): Buffer {
+  const z = zlib.deflateRawSync(payload, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  return z.subarray(0, z.length - 4);
+}
+
+const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** A compressed payload (tail removed) of a message sent without context, inflated. */
+export function inflatePayload(p: Uint8Array): Buffer {
+  return zlib.inflateRawSync(Buffer.concat([p, TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
 }
 
 /** Header length of a masked client frame with `size` payload bytes (mask key included). */
@@ -43,14 +80,16 @@ export function binaryFrameHeader(size: number, masked: boolean): Buffer {
 }
 
 /**
- * One masked binary frame. `payload` is plain; the result carries it masked with `mask`.
+ * One masked binary frame. `payload` is plain; the result carries it masked with `mask`; RSV1 set when
+ * `compressed` (the payload is then a permessage-deflate one).
  * Payload bytes at [off, off+n) can later be rewritten in place with `writeMasked`.
  */
-export function buildClientFrame(payload: Uint8Array, mask: Uint8Array): Buffer {
+export function buildClientFrame(payload: Uint8Array, mask: Uint8Array, compressed = false): Buffer {
   const size = payload.byteLength;
   const hl = clientHeaderLength(size);
   const f = Buffer.allocUnsafe(hl + size);
   binaryFrameHeader(size, true).copy(f, 0);
+  if (compressed) f[0] = f[0]! | RSV1;
   f.set(mask.subarray(0, 4), hl - 4);
   for (let i = 0; i < size; i++) f[hl + i] = payload[i]! ^ mask[i & 3]!;
   return f;
@@ -75,8 +114,8 @@ export function writeMasked(frame: Buffer, headerLen: number, off: number, bytes
   }
 }
 
-/** Called for each complete server frame: opcode, the chunk holding it, payload offset and length. */
-export type FrameSink = (opcode: number, buf: Buffer, off: number, len: number) => void;
+/** Called for each complete server frame: opcode, the chunk holding it, payload offset and length, RSV1. */
+export type FrameSink = (opcode: number, buf: Buffer, off: number, len: number, compressed: boolean) => void;
 
 /**
  * Splits a server's byte stream into frames. Unmasked frames only (servers never mask). Copies only
@@ -112,7 +151,7 @@ export class FrameReader {
         hl = 10;
       }
       if (end - off < hl + len) break;
-      this.#sink(b0 & 0x0f, buf, off + hl, len);
+      this.#sink(b0 & 0x0f, buf, off + hl, len, (b0 & RSV1) !== 0);
       off += hl + len;
     }
     if (off < end) this.#rest = buf.subarray(off);

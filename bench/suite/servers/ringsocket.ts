@@ -45,6 +45,8 @@ export function createRingsocket(cfg: ServerConfig, counters: ServerCounters): B
       if (stream === null) break;
       const peer = new WebSocketPeer({ pool });
       if (cfg.rsInboundBytes > 0) peer.inboundBufferSize = cfg.rsInboundBytes;
+      // S7: as a user turns it on (defaults: threshold 1024, level 6, hibernateAfterMs 10 s).
+      if (cfg.deflate !== '') peer.perMessageDeflate = true;
       const code = peer.acceptStream(stream);
       if (code === ErrorCode.OK) entries.push({ peer, open: false });
       else failures.set(`acceptStream ${code}`, (failures.get(`acceptStream ${code}`) ?? 0) + 1);

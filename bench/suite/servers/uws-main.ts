@@ -30,6 +30,8 @@ export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Back
   const clients = new Set<UwsSocket>();
   const echo = cfg.mode === 'echo';
   const game = cfg.mode === 'game';
+  // uWS compresses a message only when asked (ringsocket and ws: every message from 1024 bytes).
+  const compress = cfg.deflate !== '';
   let app: import('@trufflesuite/uws-js-unofficial').TemplatedApp | null = null;
   return {
     listen() {
@@ -37,7 +39,14 @@ export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Back
         app = uws.App();
         app
           .ws('/*', {
-            compression: uws.DISABLED,
+            // S7: a shared compressor and decompressor (no context takeover), or dedicated ones with 32 KiB
+            // windows (memLevel 8, ws's and ringsocket's default) when the client asks for context takeover.
+            compression:
+              cfg.deflate === 'no-context'
+                ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR
+                : cfg.deflate === 'takeover'
+                  ? uws.DEDICATED_COMPRESSOR_256KB | uws.DEDICATED_DECOMPRESSOR
+                  : uws.DISABLED,
             maxPayloadLength: 64 * 1024,
             // Never drop (the default 64 KiB would drop echoes under a flood), never time out idle peers.
             maxBackpressure: 64 * 1024 * 1024,
@@ -53,7 +62,7 @@ export function createUwsMain(cfg: ServerConfig, counters: ServerCounters): Back
               counters.consumedBytes += message.byteLength;
               if (echo) {
                 // `message` is valid during this callback only; send() copies it.
-                if (ws.send(message, isBinary) === DROPPED) counters.sendFailed++;
+                if (ws.send(message, isBinary, compress) === DROPPED) counters.sendFailed++;
                 else counters.echoed++;
               }
             },

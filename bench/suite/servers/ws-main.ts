@@ -1,4 +1,7 @@
-/** `ws` WebSocketServer on the main thread: what most Node servers run. */
+/**
+ * `ws` WebSocketServer on the main thread: what most Node servers run. S7 turns permessage-deflate on with
+ * ws's defaults (`perMessageDeflate: true`: threshold 1024, level 6, zlib on libuv's thread pool).
+ */
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ServerConfig, ServerCounters } from '../protocol.js';
@@ -10,7 +13,7 @@ export function createWsMain(cfg: ServerConfig, counters: ServerCounters): Backe
   return {
     listen() {
       return new Promise((resolve, reject) => {
-        const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false, backlog: 4096 });
+        const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: cfg.deflate !== '', clientTracking: false, backlog: 4096 });
         wss.on('error', reject);
         wss.on('connection', (ws) => {
           clients.add(ws);
