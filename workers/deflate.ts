@@ -403,6 +403,27 @@ export class ZlibPool {
   }
 }
 
+/**
+ * A message cut short, second check (the first: the tail gave output, `inflateEnd`), where the direction
+ * keeps no context (the stream is reset after each message anyway): a whole message's data ends with an
+ * empty stored block (RFC 7692 §7.2.1), so once its tail is in, the decoder waits at a block boundary and an
+ * empty final stored block (`01 00 00 ff ff`) ends the stream there with nothing out. A message cut short
+ * leaves the decoder inside a block, where those bytes are data or an error. The probe's sixth byte is left
+ * unread when the stream ended (that is how `ended` is seen). Node does not expose zlib's `data_type`, which
+ * would tell the same where the context is kept across messages; there only the first check runs.
+ */
+const PROBE = new Uint8Array([0x01, 0x00, 0x00, 0xff, 0xff, 0x00]);
+const probeSink = {
+  out: 0,
+  inflated(_b: Uint8Array, start: number, end: number): void {
+    this.out += end - start;
+  },
+};
+function endsAtBlockBoundary(z: Z): boolean {
+  probeSink.out = 0;
+  return z.inflate(PROBE, 0, PROBE.length, 0, 0, probeSink, true, null) === 0 && z.ended && probeSink.out === 0;
+}
+
 /** The worker's pool (module-level: one per worker thread). */
 export const workerZlibPool = new ZlibPool();
 
@@ -506,12 +527,17 @@ export class PerMessageDeflate {
 
   /** The message's last frame is in: flush it (the tail added back), and ready for the next message. */
   inflateEnd(sink: InflateSink): number {
+    // The tail completes the empty stored block a whole message ends with (RFC 7692 §7.2.1): its LEN and
+    // NLEN, no data. Output from it means the message was cut short and the tail was read as its data.
+    const before = this.#total;
     const code = this.#inflate(TAIL, 0, 4, sink, true);
     if (code !== INFLATE_OK) return code;
+    if (this.#total !== before) return this.#cutShort();
     this.#total = 0;
     this.#inMessage = false;
     const z = this.#inflater!;
     if (this.dir.inflateNoContextTakeover) {
+      if (!z.ended && !endsAtBlockBoundary(z)) return this.#cutShort();
       this.#inflater = null;
       this.#pool.give(this.dir.inflateWindowBits, z);
     } else if (z.ended) {
@@ -539,6 +565,13 @@ export class PerMessageDeflate {
     this.#dropInflater();
     this.error = total === -1 ? ERR_TOO_BIG : ERR_BAD_DATA;
     return total === -1 ? CLOSE_TOO_BIG : CLOSE_BAD_DATA;
+  }
+
+  #cutShort(): number {
+    this.#total = 0;
+    this.#dropInflater();
+    this.error = ERR_BAD_DATA;
+    return CLOSE_BAD_DATA;
   }
 
   #dropInflater(): void {

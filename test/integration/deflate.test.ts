@@ -213,6 +213,20 @@ describe('raw frames against a ringsocket server with deflate', () => {
     await c.closedP;
   });
 
+  it('a compressed message cut short fails with 1007 where the client keeps no context (cut by 1 byte, by 7, to half)', async () => {
+    const whole = deflatePayload(content(3000, false));
+    for (const cut of [1, 7, whole.length >> 1]) {
+      const { c, ext } = await rawUpgrade(rsNoCtx.port, 'permessage-deflate');
+      expect(ext).toContain('client_no_context_takeover');
+      c.write(frame(2, whole, { rsv: 4 })); // the whole one is echoed
+      await waitFor(() => rawFrames(c).length === 1, 'the echo');
+      c.write(frame(2, whole.subarray(0, whole.length - cut), { rsv: 4 }));
+      expect(await closeFrameOf(c)).toBe(1007);
+      expect(rawFrames(c).filter((f) => f.opcode === 2)).toHaveLength(1); // the cut one was not delivered
+      await c.closedP;
+    }
+  });
+
   it('compressed text that inflates to invalid UTF-8 fails with 1007', async () => {
     const { c } = await rawUpgrade(rs.port, 'permessage-deflate');
     c.write(frame(1, deflatePayload(Buffer.from([0x61, 0xc3, 0x28, 0x62])), { rsv: 4 }));

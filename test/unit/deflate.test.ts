@@ -378,6 +378,70 @@ describe('bad input', () => {
   });
 });
 
+describe('a compressed message cut short', () => {
+  // The server's decompressor without context takeover (client_no_context_takeover): every cut is found.
+  const noCtx = (): PerMessageDeflate => new PerMessageDeflate(P(false, true), true, { maxPayload: 0 });
+  const messages: [string, Buffer][] = [
+    ['JSON-like 3 KB', jsonLike(3000, 5)],
+    ['random 2 KB (stored blocks)', randomBytes(2000)],
+    ['text 200 B', Buffer.from('a short message that still compresses: '.repeat(5))],
+    ['one byte', Buffer.from('x')],
+  ];
+  for (const [what, data] of messages) {
+    it(`${what}: whole, it inflates; cut by 1…40 bytes or to half, it fails with 1007 (no context takeover)`, () => {
+      // As ws (and any RFC 7692 sender) sends it: ends with an empty stored block, its tail removed.
+      const whole = compressMessage(data, { windowBits: 15, level: -1, memLevel: 8 });
+      const reader = noCtx();
+      expect(inflateMessage(reader, whole).equals(data)).toBe(true);
+      const cuts = [...Array.from({ length: Math.min(40, whole.length - 1) }, (_, i) => i + 1), whole.length >> 1].filter((k) => k >= 1 && k < whole.length);
+      for (const k of cuts) {
+        const r = noCtx();
+        expect(() => inflateMessage(r, whole.subarray(0, whole.length - k)), `cut by ${k} of ${whole.length}`).toThrow(/1007/);
+        expect(r.error).toBe(ERR_BAD_DATA);
+      }
+      // The reader that saw the whole message still reads the next one (the probe left nothing behind).
+      expect(inflateMessage(reader, whole).equals(data)).toBe(true);
+    });
+  }
+
+  it('a sender that ends its messages with a final block (BFINAL) is not taken for a cut one', () => {
+    const data = jsonLike(3000, 9);
+    const ended = zlib.deflateRawSync(data); // Z_FINISH: a final block, no tail to remove
+    const reader = noCtx();
+    expect(inflateMessage(reader, ended).equals(data)).toBe(true);
+    expect(inflateMessage(reader, ended).equals(data)).toBe(true);
+  });
+
+  it('with context takeover: a cut by 1…40 bytes fails with 1007 or inflates to the very message, never to another', () => {
+    const reader = new PerMessageDeflate(P(false, false), true, { maxPayload: 0 });
+    const sender = new PerMessageDeflate(P(false, false), false, { maxPayload: 0, threshold: 0 });
+    for (let i = 0; i < 5; i++) {
+      const data = jsonLike(2000 + i * 100, i);
+      expect(inflateMessage(reader, sender.compress(data)!).equals(data)).toBe(true);
+    }
+    // Each cut as the first message of a context (a fresh pair). A cut of the last byte alone can be
+    // harmless: when it held only the flush block's header bits, the tail's first byte stands in for it.
+    let found = 0;
+    let intact = 0;
+    for (const [what, data] of messages) {
+      const whole = new PerMessageDeflate(P(false, false), false, { maxPayload: 0, threshold: 0 }).compress(data)!;
+      for (let k = 1; k <= Math.min(40, whole.length - 1); k++) {
+        let out: Buffer;
+        try {
+          out = inflateMessage(new PerMessageDeflate(P(false, false), true, { maxPayload: 0 }), whole.subarray(0, whole.length - k));
+        } catch (e) {
+          expect((e as Error).message, `${what} cut by ${k}`).toMatch(/1007/);
+          found++;
+          continue;
+        }
+        expect(out.equals(data), `${what} cut by ${k} inflated to another message`).toBe(true);
+        intact++;
+      }
+    }
+    expect(found).toBeGreaterThan(intact * 10);
+  });
+});
+
 describe('zip bomb: 1 GB of zeros compressed to ~1 MB', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rs-bomb-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
