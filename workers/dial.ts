@@ -103,7 +103,7 @@ function onUpgrade(this: Tagged, res: http.IncomingMessage, sock: Socket, head: 
     sock.destroy();
     return;
   }
-  const why = check(res, d.key, d.protocols, d.deflate !== null);
+  const why = check(res, d.key, d.protocols);
   if (why !== null) {
     sock.destroy();
     fail(this, why);
@@ -124,7 +124,7 @@ function onUpgrade(this: Tagged, res: http.IncomingMessage, sock: Socket, head: 
 }
 
 /** ws's checks of a 101 answer, with its messages; null when it passes. */
-function check(res: http.IncomingMessage, key: string, protocols: string[], offered: boolean): string | null {
+function check(res: http.IncomingMessage, key: string, protocols: string[]): string | null {
   const upgrade = res.headers.upgrade;
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return 'Invalid Upgrade header';
   const digest = createHash('sha1').update(key + GUID).digest('base64');
@@ -136,7 +136,7 @@ function check(res: http.IncomingMessage, key: string, protocols: string[], offe
   } else if (protocols.length !== 0) {
     return 'Server sent no subprotocol';
   }
-  // Nothing offered: ws's message, as before permessage-deflate existed here.
-  if (!offered && res.headers['sec-websocket-extensions'] !== undefined) return 'Server sent a Sec-WebSocket-Extensions header but no extension was requested';
+  // Extensions (offered or not) are clientAccept's: an answer with one when none was offered fails with
+  // WS_ERR_UNEXPECTED_EXTENSION, the code it has when permessage-deflate was offered and another came back.
   return null;
 }
