@@ -40,8 +40,9 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
   const s6Clients = s6 === undefined || s6 === '' ? (quick ? [2_000] : [2_000, 5_000, 10_000]) : s6.split(',').map((x) => Number(x.replace(/_/g, '')));
   if (s6Clients.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s6-clients must be positive integers, got ${s6}`);
   const s7 = argValue(argv, 's7-conns');
-  const s7Conns = s7 === undefined || s7 === '' ? (quick ? [2_000] : [10_000]) : s7.split(',').map((x) => Number(x.replace(/_/g, '')));
-  if (s7Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s7-conns must be positive integers, got ${s7}`);
+  // `--s7-conns 0`: S7 without its held-connection variants.
+  const s7Conns = s7 === undefined || s7 === '' ? (quick ? [2_000] : [10_000]) : s7 === '0' ? [] : s7.split(',').map((x) => Number(x.replace(/_/g, '')));
+  if (s7Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s7-conns must be positive integers (or 0: none), got ${s7}`);
   const rsRead = argValue(argv, 'rs-read') ?? 'into';
   if (rsRead !== 'into' && rsRead !== 'packet') throw new TypeError(`--rs-read must be into or packet, got ${rsRead}`);
   return {

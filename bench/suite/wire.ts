@@ -25,7 +25,7 @@ export function upgradeRequest(host: string, port: number, extensions = ''): Buf
 
 /**
  * `size` bytes of JSON-like game state (S7): records of ids, positions and names, varied by a fixed-seed
- * generator, so that deflate finds what it finds in real messages (~4–5× at level 6) rather than a run of
+ * generator, so that deflate finds what it finds in real messages (2,048 B → 664 at level 6: 3.1×) rather than a run of
  * one byte (~100×).
  */
 export function jsonContent(size: number): Buffer {
