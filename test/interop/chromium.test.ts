@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { ErrorCode, PeerPool, State } from '../helpers/lib.js';
 import { waitFor } from '../helpers/server.js';
-import { BIG, MESSAGES, payload, sha256, type Kind } from './payload.js';
+import { BIG, expectCompressedOnTheWire, MESSAGES, payload, sha256, type Kind } from './payload.js';
 import { CHROMIUM, chromiumMissing, fixture, requirePeer } from './peers.js';
 import { startRsServer, type RsServer } from './rs-server.js';
+import { startWireTap } from '../helpers/wire-tap.js';
 
 const pem = (f: string): string => readFileSync(fixture(f), 'utf8');
 const run = requirePeer(chromiumMissing(), 'Chromium');
@@ -112,8 +113,10 @@ async function inPage(b: Browser, plan: { url: string; messages: Array<[Kind, nu
 describe.runIf(run)('Chromium against a ringsocket server with permessage-deflate', () => {
   it('Chromium offers it, the server accepts; text and binary of 0 B, 125 B, 64 KiB, 1 MiB arrive byte-exact both ways', async () => {
     const rs = startRsServer({ pool, inboundBufferSize: BIG, outboundBufferSize: BIG, perMessageDeflate: true });
+    // Chromium reaches the server through a relay that reads the frames as they pass.
+    const tap = await startWireTap(rs.port);
     try {
-      const r = await inPage(browser, { url: `ws://127.0.0.1:${rs.port}/deflate`, messages: MESSAGES, close: [4000, 'deflate bye'] });
+      const r = await inPage(browser, { url: `ws://127.0.0.1:${tap.port}/deflate`, messages: MESSAGES, close: [4000, 'deflate bye'] });
       expect(r.error).toBeNull();
       expect(r.replies.map((x) => [x.type, x.len, x.equal])).toEqual(MESSAGES.map(([k, n]) => [k, n, true]));
       const e = rs.peers[0]!;
@@ -122,7 +125,9 @@ describe.runIf(run)('Chromium against a ringsocket server with permessage-deflat
       expect(e.received.map((p) => [p.text ? 'text' : 'binary', p.bytes.byteLength])).toEqual(MESSAGES);
       for (const [i, [k, n]] of MESSAGES.entries()) expect(Buffer.from(e.received[i]!.bytes).equals(Buffer.from(payload(k, n)))).toBe(true);
       expect(r.close).toMatchObject({ code: 4000, reason: 'deflate bye', wasClean: true });
+      expectCompressedOnTheWire(tap);
     } finally {
+      await tap.close();
       await rs.stop();
     }
   });

@@ -3,6 +3,8 @@
  * text) in the Chromium page, so every side can check what it got byte for byte.
  */
 import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
+import type { WireTap } from '../helpers/wire-tap.js';
 
 /** Deterministic bytes: binary, or valid UTF-8 text of exactly `size` bytes. Self-contained (sent to the page as source). */
 export function payload(kind: 'text' | 'binary', size: number, seed = 0): Uint8Array {
@@ -32,3 +34,23 @@ export const SIZES = [0, 125, 64 * 1024, 1024 * 1024] as const;
 export const MESSAGES: Array<[Kind, number]> = SIZES.flatMap((s) => [['text', s] as [Kind, number], ['binary', s] as [Kind, number]]);
 /** Big enough for the 1 MiB messages (the peers' default inboundBufferSize is 65535). */
 export const BIG = 4 * 1024 * 1024;
+
+/**
+ * What a relay saw of MESSAGES echoed once each with permessage-deflate on both ends: every message both
+ * ways, and the large ones compressed. Text of 64 KiB and 1 MiB (a repeated phrase) with RSV1 and under a
+ * quarter of its size each way; binary of those sizes (a pattern deflate barely shrinks) with RSV1 from the
+ * ringsocket end, which compresses every message from 1024 bytes (its `threshold`).
+ */
+export function expectCompressedOnTheWire(tap: WireTap, ringsocketSends: 'toClient' | 'toServer' = 'toClient'): void {
+  expect(tap.toServer.map((m) => m.opcode)).toEqual(MESSAGES.map(([k]) => (k === 'text' ? 1 : 2)));
+  expect(tap.toClient.map((m) => m.opcode)).toEqual(MESSAGES.map(([k]) => (k === 'text' ? 1 : 2)));
+  for (const [i, [kind, n]] of MESSAGES.entries()) {
+    if (n < 64 * 1024) continue;
+    if (kind === 'text') {
+      for (const m of [tap.toServer[i]!, tap.toClient[i]!]) {
+        expect(m.rsv1, `text ${n} B`).toBe(true);
+        expect(m.wireBytes, `text ${n} B on the wire`).toBeLessThan(n / 4);
+      }
+    } else expect(tap[ringsocketSends][i]!.rsv1, `binary ${n} B from ringsocket`).toBe(true);
+  }
+}

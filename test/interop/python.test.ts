@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, PeerPool, State, TLSOptions, WebSocketPeer, WriteMode } from '../helpers/lib.js';
 import { pollUntil } from '../helpers/net.js';
 import { waitFor } from '../helpers/server.js';
-import { BIG, MESSAGES, payload, sha256, type Kind } from './payload.js';
+import { BIG, expectCompressedOnTheWire, MESSAGES, payload, sha256, type Kind } from './payload.js';
 import { fixture, pyClient, pyServer, pythonMissing, requirePeer, type PyEvent, type PyServer } from './peers.js';
 import { startRsServer, type RsServer } from './rs-server.js';
+import { startWireTap } from '../helpers/wire-tap.js';
 
 const pem = (f: string): string => readFileSync(fixture(f), 'utf8');
 const run = requirePeer(pythonMissing(), 'python-websockets');
@@ -196,8 +197,9 @@ describe.runIf(run)('ringsocket client, python-websockets server', () => {
 describe.runIf(run)('permessage-deflate with python-websockets (issue 16)', () => {
   it('python client with compression -> ringsocket server with perMessageDeflate: negotiated, 0 B - 1 MiB byte-exact both ways', async () => {
     const rs = startRsServer({ pool, inboundBufferSize: BIG, outboundBufferSize: BIG, perMessageDeflate: true });
+    const tap = await startWireTap(rs.port);
     try {
-      const out = await pyClient(`ws://127.0.0.1:${rs.port}/deflate`, MESSAGES, ['--deflate', '--close', '1000', 'bye']);
+      const out = await pyClient(`ws://127.0.0.1:${tap.port}/deflate`, MESSAGES, ['--deflate', '--close', '1000', 'bye']);
       expect(out.error).toBeNull();
       expect(out.extensions).toMatch(/^permessage-deflate/);
       expect(out.replies.map((r) => [r.type, r.len, r.equal])).toEqual(MESSAGES.map(([k, n]) => [k, n, true]));
@@ -205,20 +207,23 @@ describe.runIf(run)('permessage-deflate with python-websockets (issue 16)', () =
       expect(e.peer.getSelectedExtensions()).toBe(out.extensions);
       for (const [i, [k, n]] of MESSAGES.entries()) expect(Buffer.from(e.received[i]!.bytes).equals(Buffer.from(payload(k, n)))).toBe(true);
       expect(out.close_code).toBe(1000);
+      expectCompressedOnTheWire(tap);
     } finally {
+      await tap.close();
       await rs.stop();
     }
   });
 
   it('ringsocket client with perMessageDeflate -> python server with compression: negotiated, 0 B - 1 MiB byte-exact both ways', async () => {
     const py = await pyServer(['--deflate']);
+    const tap = await startWireTap(py.port);
     try {
       const from = py.events.length;
       const peer = new WebSocketPeer({ pool });
       peer.inboundBufferSize = BIG;
       peer.outboundBufferSize = BIG;
       peer.perMessageDeflate = true;
-      expect(peer.connectToUrl(`ws://127.0.0.1:${py.port}/deflate`)).toBe(ErrorCode.OK);
+      expect(peer.connectToUrl(`ws://127.0.0.1:${tap.port}/deflate`)).toBe(ErrorCode.OK);
       await pollUntil(peer, () => peer.getReadyState() !== State.CONNECTING, 'open', 20_000);
       expect(peer.getReadyState()).toBe(State.OPEN);
       expect(peer.getSelectedExtensions()).toMatch(/^permessage-deflate/);
@@ -233,7 +238,9 @@ describe.runIf(run)('permessage-deflate with python-websockets (issue 16)', () =
       expect(peer.close(1000, '')).toBe(ErrorCode.OK);
       await pollUntil(peer, () => peer.getReadyState() === State.CLOSED, 'close', 20_000);
       expect(peer.getCloseCode()).toBe(1000);
+      expectCompressedOnTheWire(tap, 'toServer');
     } finally {
+      await tap.close();
       await py.stop();
     }
   });
