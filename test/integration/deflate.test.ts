@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -331,54 +331,8 @@ describe('ringsocket client with perMessageDeflate -> ws server', () => {
     await pollUntil(peer, () => peer.getReadyState() === State.CLOSED, 'closed');
   });
 
-  /** A server that answers 101 with `ext` as its Sec-WebSocket-Extensions. */
-  async function badServer(ext: string): Promise<{ url: string; close: () => Promise<void> }> {
-    const srv = http.createServer();
-    const socks: Socket[] = [];
-    srv.on('upgrade', (req: http.IncomingMessage, sock: Socket) => {
-      socks.push(sock);
-      const key = req.headers['sec-websocket-key'] as string;
-      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\nSec-WebSocket-Extensions: ${ext}\r\n\r\n`);
-      sock.on('error', () => {});
-    });
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    return {
-      url: `ws://127.0.0.1:${(srv.address() as AddressInfo).port}`,
-      close: () => {
-        for (const k of socks) k.destroy();
-        srv.closeAllConnections();
-        return new Promise<void>((r) => srv.close(() => r()));
-      },
-    };
-  }
-
-  for (const [ext, code] of [
-    ['permessage-deflate; foo=1', 'WS_ERR_INVALID_DEFLATE_PARAMETER'],
-    ['permessage-deflate; server_max_window_bits=16', 'WS_ERR_INVALID_DEFLATE_PARAMETER'],
-    ['x-other', 'WS_ERR_UNEXPECTED_EXTENSION'],
-    ['permessage-deflate; =', 'WS_ERR_INVALID_EXTENSION_HEADER'],
-  ] as const) {
-    it(`a 101 with "${ext}" fails the connection before OPEN (${code})`, async () => {
-      const s = await badServer(ext);
-      const peer = new WebSocketPeer({ pool });
-      peer.perMessageDeflate = true;
-      expect(peer.connectToUrl(s.url)).toBe(ErrorCode.OK);
-      let sawOpen = false;
-      await pollUntil(
-        peer,
-        () => {
-          if (peer.getReadyState() === State.OPEN) sawOpen = true;
-          return peer.getReadyState() === State.CLOSED;
-        },
-        'the failure',
-      );
-      expect(sawOpen).toBe(false);
-      expect(peer.getCloseCode()).toBe(-1);
-      expect(peer.getFailureReason()).toBe(code);
-      await s.close();
-    });
-  }
+  // The answers a client must refuse (unknown parameter, bad value, another extension, bad grammar):
+  // test/integration/deflate-negotiation.test.ts, every client case over a raw server.
 });
 
 describe('ringsocket client <-> ringsocket server', () => {
