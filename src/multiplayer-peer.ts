@@ -569,6 +569,14 @@ export class WebSocketMultiplayerPeer extends PeerSettings {
     return this.#poolOf().getSubscriberCount(topic);
   }
 
+  /**
+   * Publications (sends to several peers, `publish`) this peer's pool's I/O workers have not yet written
+   * (`PeerPool.getPublishBacklog`): a tick loop can skip a snapshot while it is above 0.
+   */
+  getPublishBacklog(): number {
+    return this.#poolOf().getPublishBacklog();
+  }
+
   #poolOf(): PeerPool {
     return this.#pool ?? getDefaultPool();
   }

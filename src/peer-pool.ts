@@ -186,6 +186,19 @@ export class PeerPool {
     for (const name of topics.names()) broker.subscribe(name);
   }
 
+  /**
+   * Not in Godot: how far the I/O workers are behind on publications — the most `publish` calls (and a
+   * `WebSocketMultiplayerPeer`'s sends to several peers, which are publications too) any one worker has
+   * been handed and not yet written to its members' sockets. 0 while the workers keep up. A fixed-tick
+   * server that publishes a snapshot every tick can skip a tick's snapshot while this is above 0: when a
+   * worker is the bottleneck (too many members for its core), queued snapshots only grow older, and
+   * skipping keeps what clients get fresh instead of seconds late (README "Many peers"). Reading it costs
+   * one atomic load per worker.
+   */
+  getPublishBacklog(): number {
+    return this.#engine.publishBacklog;
+  }
+
   /** Not in Godot: how many peers are subscribed to `topic` now (0 for a topic nobody joined). */
   getSubscriberCount(topic: string): number {
     if (typeof topic !== 'string') throw new TypeError('topic must be a string');

@@ -24,8 +24,10 @@ import {
   CMD_UNSUBSCRIBE,
   CMD_PUBLISH_TEXT,
   CMD_PUBLISH_BINARY,
+  FLAG_LAST,
   KIND_MASK,
 } from '../src/protocol/records.js';
+import { CTL_PUBLISHED } from '../src/protocol/layout.js';
 import { decodeJson, type ConnectConfig, type WorkerInit, type WorkerStats } from '../src/protocol/control.js';
 import { DoorbellLoop, ringDoorbell } from '../src/protocol/doorbell.js';
 import { Connection } from './connection.js';
@@ -138,6 +140,7 @@ export class WorkerRuntime implements ListenerHost {
         case CMD_PUBLISH_TEXT:
         case CMD_PUBLISH_BINARY:
           this.fanout.record(c.aux, slot, kind === CMD_PUBLISH_BINARY, c.kind, c.viewPayload(), corked);
+          if ((c.kind & FLAG_LAST) !== 0) this.#published = (this.#published + 1) | 0;
           break;
         case CMD_SUBSCRIBE: {
           const conn = this.conns[slot];
@@ -200,7 +203,12 @@ export class WorkerRuntime implements ListenerHost {
     c.release();
     for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
     corked.length = 0;
+    // What the main thread's backlog figure subtracts (layout.ts CTL_PUBLISHED): written, uncorked.
+    if (Atomics.load(this.ctl, CTL_PUBLISHED) !== this.#published) Atomics.store(this.ctl, CTL_PUBLISHED, this.#published);
   }
+
+  /** Publications written so far (CTL_PUBLISHED). */
+  #published = 0;
 
   readonly #corked: Connection[] = [];
 

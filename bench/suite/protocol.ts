@@ -76,6 +76,8 @@ export interface ServerConfig {
   deflate: DeflateMode;
   /** Collect garbage before each mark, so RSS shows what the connections hold (S5, S7's held connections). */
   gcOnMark: boolean;
+  /** S6, ringsocket: skip a tick's snapshot while `getPublishBacklog()` is above 0 (`--rs-skip-behind`). */
+  rsSkipBehind: boolean;
 }
 
 /**
@@ -138,6 +140,8 @@ export interface ServerCounters {
   received: number;
   /** Game mode: snapshots the server meant to send (the clients connected at each tick, summed). */
   snapshotsIntended: number;
+  /** Game mode with `rsSkipBehind`: snapshots not sent because the workers were behind (clients × ticks skipped). */
+  snapshotsSkipped: number;
   /** Tick modes: main-thread CPU (schedstat) spent inside the simulated work of the ticks. */
   workCpuNs: number;
 }

@@ -14,7 +14,7 @@
  * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
  *          [--rs-loop immediate|paced|wait] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
  *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
- *          [--s6-clients 2000,5000,10000] [--s7-conns 10000] [--rs-read into|packet]
+ *          [--s6-clients 2000,5000,10000] [--rs-skip-behind] [--s7-conns 10000] [--rs-read into|packet]
  * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
  * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
  * (the servers then exit cleanly instead of being killed).
@@ -59,6 +59,7 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     s5Conns,
     s6Clients,
     s7Conns,
+    rsSkipBehind: argValue(argv, 'rs-skip-behind') !== undefined,
     rsRead,
     rssLimitMiB: argInt(argv, 'rss-limit-mib', 4096),
     floodBatch: argInt(argv, 'flood-batch', 0, 0),

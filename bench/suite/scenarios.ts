@@ -100,6 +100,8 @@ export interface SuiteOptions {
   s6Clients: number[];
   /** S7 held-connection counts (idle and active compressed connections). */
   s7Conns: number[];
+  /** S6, ringsocket: skip a tick's snapshot while the workers are behind (`getPublishBacklog() > 0`). */
+  rsSkipBehind: boolean;
   /** How ringsocket's per-peer backend reads packets (S1–S5): getPacketInto (default) or getPacket. */
   rsRead: RsRead;
   rssLimitMiB: number;
@@ -323,6 +325,7 @@ export function variantsOf(id: ScenarioId, o: SuiteOptions): Variant[] {
           metrics: [
             ...tick,
             M('deliveryPct', 'snapshot delivery %', 'higher', false),
+            M('snapshotsSkippedPct', 'snapshots skipped % (--rs-skip-behind)', 'none', false),
             M('snapAgeP50Ms', 'snapshot age p50 ms', 'lower'),
             M('snapAgeP99Ms', 'snapshot age p99 ms', 'lower'),
             M('inputsConsumedPerSec', 'inputs consumed/s', 'higher', false),
@@ -457,6 +460,7 @@ function serverConfig(v: Variant, impl: ServerImpl, o: SuiteOptions): ServerConf
     rssLimitBytes: o.rssLimitMiB * 2 ** 20,
     deflate: v.deflate ?? '',
     gcOnMark: v.mode === 'idle' || v.settleMs !== undefined,
+    rsSkipBehind: o.rsSkipBehind,
   };
 }
 
@@ -691,6 +695,7 @@ async function runLoaded(v: Variant, sp: Spawned, port: number, r: RunResult): P
     // snapshots the server meant to send.
     m.inputsConsumedTotal = fin.counters.consumed;
     m.snapshotsIntendedTotal = fin.counters.snapshotsIntended;
+    m.snapshotsSkippedPct = (100 * (b.s.counters.snapshotsSkipped - a.s.counters.snapshotsSkipped)) / (b.s.counters.snapshotsIntended - a.s.counters.snapshotsIntended);
     m.inputsSentTotal = sum(finals.map((f) => f.counters.sent));
     const age = newHistogram();
     for (const f of finals) if (f.snapshotAge !== undefined) age.add(LatencyHistogram.decode(f.snapshotAge));

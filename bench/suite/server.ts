@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     closed: 0,
     received: 0,
     snapshotsIntended: 0,
+    snapshotsSkipped: 0,
     workCpuNs: 0,
   };
   let backend: Backend;

@@ -65,6 +65,13 @@ export class PoolEngine {
     return n;
   }
 
+  /** The largest publication backlog of any worker (WorkerHandle.publishBacklog). */
+  get publishBacklog(): number {
+    let n = 0;
+    for (const h of this.#handles) if (h !== undefined) n = Math.max(n, h.publishBacklog);
+    return n;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

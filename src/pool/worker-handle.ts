@@ -6,7 +6,7 @@
 import { Worker, type MessagePort, MessageChannel, type ResourceLimits, type WorkerOptions, type TransferListItem } from 'node:worker_threads';
 import { wrap } from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { CTL_INT32S, SLOT_FIELDS } from '../protocol/layout.js';
+import { CTL_INT32S, CTL_PUBLISHED, SLOT_FIELDS } from '../protocol/layout.js';
 import { ringDoorbell } from '../protocol/doorbell.js';
 import { allocRing, RingConsumer, RingProducer } from '../protocol/ring.js';
 import { FLAG_FIRST, FLAG_LAST } from '../protocol/records.js';
@@ -200,8 +200,17 @@ export class WorkerHandle implements WorkerLink {
 
   /** One publication to topic `topic` (CMD_PUBLISH_*), leaving out the connection in `exclude` (-1: none). */
   publishTo(topic: number, exclude: number, kind: number, bytes: Uint8Array): void {
+    this.#publications = (this.#publications + 1) | 0;
     this.#records(exclude, kind, topic, topic, bytes);
   }
+
+  /** Publications handed to this worker (ring or overflow) that it has not yet written (layout.ts CTL_PUBLISHED). */
+  get publishBacklog(): number {
+    return this.dead ? 0 : (this.#publications - Atomics.load(this.ctl, CTL_PUBLISHED)) | 0;
+  }
+
+  /** Publications handed to this worker (publishTo calls), Int32 wrapping as the worker's count does. */
+  #publications = 0;
 
   /** `bytes` as one record, or as FIRST…LAST fragments; aux is `firstAux` on the first, `restAux` after. */
   #records(slot: number, kind: number, firstAux: number, restAux: number, bytes: Uint8Array): void {

@@ -44,6 +44,13 @@ export const DEFAULT_OUTBOUND_RING_CAPACITY = 1 << 22; // 4 MiB per worker, main
  *   freeing space, rings the doorbell if it reads 1.
  */
 export const CTL_DOORBELL = 0;
+/**
+ * CTL_PUBLISHED: publications (CMD_PUBLISH_* messages: counted at their last record) the worker has
+ * written to its members' sockets, stored once per command burst after it uncorks them. The main thread
+ * counts those it sent; the difference is the worker's backlog (`PeerPool.getPublishBacklog`). Int32,
+ * wrapping on both sides alike.
+ */
+export const CTL_PUBLISHED = 8;
 export const CTL_INBOUND_BLOCKED = 16;
 /**
  * The sync reply cell (`TCPServer.listen` and `stop` wait for a worker's answer, as Godot's do); both

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer, WriteMode, crashWorker, workerOfPeer } from '../helpers/lib.js';
+import { ErrorCode, PeerPool, State, TCPServer, WebSocketPeer, WriteMode, crashWorker, stallWorker, workerOfPeer } from '../helpers/lib.js';
 import { pollUntil, sleep } from '../helpers/net.js';
 import { mulberry32 } from '../helpers/prng.js';
 
@@ -185,4 +185,27 @@ describe('topics on client-side peers', () => {
       await new Promise((r) => wss.close(r));
     }
   }, 60_000);
+});
+
+describe('getPublishBacklog', () => {
+  it('counts the publications a worker was handed and has not written (one each, whatever its size); 0 once it catches up, every one delivered in order', async () => {
+    const { list, stop } = await pairs(4);
+    for (const p of list) expect(pool.subscribe(p.peer, 'backlog')).toBe(ErrorCode.OK);
+    expect(pool.publish('backlog', text('warm'), WriteMode.TEXT)).toBe(4);
+    await pollUntil(list.map((p) => p.peer), () => pool.getPublishBacklog() === 0 && list.every((p) => p.got.length === 1), 'the first publication');
+    // Block one worker's thread: what it is handed waits in its ring.
+    const w = workerOfPeer(list[0]!.peer);
+    await stallWorker(pool, w, 1500); // resolves as the stall begins
+    const big = 'x'.repeat(3 * 1024 * 1024); // several ring records: still one publication
+    const sent = ['one', big, 'three', 'four', 'five'];
+    for (const [i, s] of sent.entries()) {
+      expect(pool.publish('backlog', text(s), WriteMode.TEXT)).toBe(4);
+      expect(pool.getPublishBacklog()).toBe(i + 1);
+    }
+    await pollUntil(list.map((p) => p.peer), () => pool.getPublishBacklog() === 0, 'the backlog to drain');
+    await pollUntil(list.map((p) => p.peer), () => list.every((p) => p.got.length === 1 + sent.length), 'every member to get every publication', 20_000);
+    for (const p of list) expect(p.got).toEqual(['warm', ...sent]);
+    for (const p of list) p.ws.close();
+    stop();
+  });
 });

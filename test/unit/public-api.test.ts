@@ -27,7 +27,7 @@ const EXPORTS = [
 ] as const;
 
 // useBroker: topics across nodes (issue 17).
-type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'subscribe' | 'unsubscribe' | 'publish' | 'useBroker' | 'getSubscriberCount' | 'stats' | 'close';
+type PeerPoolMembers = 'threads' | 'peerCount' | 'closed' | 'waitForActivity' | 'subscribe' | 'unsubscribe' | 'publish' | 'useBroker' | 'getSubscriberCount' | 'getPublishBacklog' | 'stats' | 'close';
 // The broker interface any engine implements, and the Redis one (issue 17).
 type TopicBrokerMembers = 'attach' | 'detach' | 'publish' | 'subscribe' | 'unsubscribe';
 type RedisBrokerMembers = TopicBrokerMembers | 'nodeId' | 'sharded' | 'stats' | 'close';
@@ -105,6 +105,7 @@ type WebSocketMultiplayerPeerMembers =
   | 'unsubscribe'
   | 'publish'
   | 'getSubscriberCount'
+  | 'getPublishBacklog'
   | 'useBroker'
   | 'acceptHandshake'
   | 'rejectHandshake'
@@ -143,8 +144,8 @@ describe('public API', () => {
 
   it('at run time too: the prototypes hold no internal methods', () => {
     const own = (c: { prototype: object }) => Object.getOwnPropertyNames(c.prototype).filter((n) => n !== 'constructor').sort();
-    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'useBroker', 'getSubscriberCount', 'stats', 'close'].sort());
-    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'perMessageDeflate', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'useBroker', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
+    expect(own(root.PeerPool)).toEqual(['threads', 'peerCount', 'closed', 'waitForActivity', 'subscribe', 'unsubscribe', 'publish', 'useBroker', 'getSubscriberCount', 'getPublishBacklog', 'stats', 'close'].sort());
+    const mpMembers: WebSocketMultiplayerPeerMembers[] = ['supportedProtocols', 'handshakeHeaders', 'inboundBufferSize', 'outboundBufferSize', 'maxQueuedPackets', 'handshakeTimeout', 'refuseNewConnections', 'slowPeerPolicy', 'handshakeApproval', 'perMessageDeflate', 'on', 'off', 'createServer', 'createClient', 'poll', 'getAvailablePacketCount', 'getPacket', 'getPacketInto', 'peekPacketLength', 'peekPacketPeer', 'getPacketPeer', 'wasStringPacket', 'getPacketError', 'putPacket', 'send', 'setTargetPeer', 'getTargetPeer', 'subscribe', 'unsubscribe', 'publish', 'getSubscriberCount', 'getPublishBacklog', 'useBroker', 'acceptHandshake', 'rejectHandshake', 'getPeer', 'getPeerAddress', 'getPeerPort', 'disconnectPeer', 'getUniqueId', 'getConnectionStatus', 'getMaxPacketSize', 'getLocalPort', 'isServer', 'close'];
     // With what it inherits (PeerSettings: the settings it shares with WebSocketPeer).
     const all = (c: { prototype: object }): string[] => {
       const names = new Set<string>();

@@ -50,6 +50,11 @@ export function createRingsocketGame(cfg: ServerConfig, counters: ServerCounters
     ingest: poll,
     broadcast(data) {
       if (open === 0) return;
+      // --rs-skip-behind: a snapshot queued behind others leaves late; skip it while a worker is behind.
+      if (cfg.rsSkipBehind && mp.getPublishBacklog() > 0) {
+        counters.snapshotsSkipped += open;
+        return;
+      }
       if (mp.putPacket(data) === ErrorCode.OK) counters.snapshotsSent += open;
       else counters.snapshotsFailed += open;
     },
