@@ -23,7 +23,8 @@
  * - server → client, every tick, binary snapshot: `u32 tick, u16 count`, then `count` ×
  *   `(u32 id, u32 lastSeq, f32 x, f32 y)` — `lastSeq` is the last input applied, for client reconciliation.
  *   A client whose socket holds more than its outbound buffer (1 MiB) unwritten skips that snapshot (the
- *   next one supersedes it): the multiplayer peer's `slowPeerPolicy` 'skip'.
+ *   next one supersedes it): the multiplayer peer's `slowPeerPolicy` 'skip'. A tick whose I/O workers still
+ *   hold `maxQueuedSnapshots` unwritten skips its snapshot for everyone (`getPublishBacklog()`).
  *
  * Run: `node dist/examples/game-server.js --port 8080 --host 127.0.0.1 [--tls-key F --tls-cert F]`.
  * In-process: `startGameServer({ port: 0 })`.
@@ -52,6 +53,13 @@ export interface GameServerOptions {
   maxInputsPerTick?: number;
   /** Most milliseconds `stop()` waits for closing handshakes. Default 3000. */
   stopTimeoutMs?: number;
+  /**
+   * Snapshots the I/O workers may hold unwritten (`mp.getPublishBacklog()`) before a tick skips its own: when
+   * a worker falls behind (more players than its core can write to each tick, or a stalled machine), queued
+   * snapshots only grow older, and the next tick's state supersedes a skipped one. Default: 100 ms of ticks
+   * (`ceil(tickRate / 10)`, 6 at 60 Hz); `Infinity` never skips.
+   */
+  maxQueuedSnapshots?: number;
   onJoin?: (id: number, peer: WebSocketPeer) => void;
   onLeave?: (id: number, peer: WebSocketPeer) => void;
 }
@@ -67,6 +75,8 @@ export interface GameServer {
   readonly badInputs: number;
   /** Snapshots skipped because a client's socket held more than its outbound buffer (players still in). */
   readonly skippedSnapshots: number;
+  /** Ticks whose snapshot was not sent because the I/O workers had `maxQueuedSnapshots` still to write. */
+  readonly heldBackSnapshots: number;
   /** The multiplayer peer that serves the game. */
   readonly mp: WebSocketMultiplayerPeer;
   readonly pool: PeerPool;
@@ -172,6 +182,8 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
   const players = new Map<number, Player>();
   let tick = 0;
   let badInputs = 0;
+  let heldBack = 0;
+  const maxQueued = options.maxQueuedSnapshots ?? Math.ceil(tickRate / 10);
   // One buffer for every input, one for the snapshot (grown as needed): send copies, so both are reused.
   const input = new Uint8Array(MAX_INPUT_BYTES);
   let snap = new Uint8Array(SNAPSHOT_HEADER_BYTES + 64 * SNAPSHOT_PLAYER_BYTES);
@@ -212,7 +224,12 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
       p.x = clamp(p.x + parsed.dx * speed, 0, world);
       p.y = clamp(p.y + parsed.dy * speed, 0, world);
     }
-    // 2. One snapshot for everyone: one publication, framed once per I/O worker.
+    // 2. One snapshot for everyone: one publication, framed once per I/O worker. Unless the workers are
+    //    still writing earlier ones: this one would queue behind them and leave late.
+    if (mp.getPublishBacklog() > maxQueued) {
+      heldBack++;
+      return;
+    }
     const size = SNAPSHOT_HEADER_BYTES + players.size * SNAPSHOT_PLAYER_BYTES;
     if (snap.byteLength < size) snap = new Uint8Array(size * 2);
     const dv = new DataView(snap.buffer);
@@ -279,6 +296,9 @@ export function startGameServer(options: GameServerOptions = {}): GameServer {
     },
     get badInputs() {
       return badInputs;
+    },
+    get heldBackSnapshots() {
+      return heldBack;
     },
     get skippedSnapshots() {
       let n = 0;

@@ -76,8 +76,8 @@ export interface ServerConfig {
   deflate: DeflateMode;
   /** Collect garbage before each mark, so RSS shows what the connections hold (S5, S7's held connections). */
   gcOnMark: boolean;
-  /** S6, ringsocket: skip a tick's snapshot while `getPublishBacklog()` is above 0 (`--rs-skip-behind`). */
-  rsSkipBehind: boolean;
+  /** S6, ringsocket: skip a tick's snapshot while `getPublishBacklog()` is above this (`--rs-skip-behind N`); -1 never. */
+  rsSkipBehind: number;
 }
 
 /**

@@ -14,7 +14,7 @@
  * Usage: npm run bench:suite -- [--scenario S1,S3] [--servers ringsocket,ws-main] [--reps 3] [--quick]
  *          [--rs-loop immediate|paced|wait] [--paced-ms 1] [--rs-threads N] [--s5-conns 10000,50000]
  *          [--rss-limit-mib 4096] [--flood-batch N] [--cpu-prof DIR] [--no-report]
- *          [--s6-clients 2000,5000,10000] [--rs-skip-behind] [--s7-conns 10000] [--rs-read into|packet]
+ *          [--s6-clients 2000,5000,10000] [--rs-skip-behind [N]] [--s7-conns 10000] [--rs-read into|packet]
  * --flood-batch N: frames per write of the S3/S4 floods (default 8 and 32; larger floods harder).
  * --cpu-prof DIR writes a V8 CPU profile of every server process and each of its threads into DIR
  * (the servers then exit cleanly instead of being killed).
@@ -45,6 +45,9 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
   if (s7Conns.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`--s7-conns must be positive integers (or 0: none), got ${s7}`);
   const rsRead = argValue(argv, 'rs-read') ?? 'into';
   if (rsRead !== 'into' && rsRead !== 'packet') throw new TypeError(`--rs-read must be into or packet, got ${rsRead}`);
+  const skip = argValue(argv, 'rs-skip-behind');
+  const rsSkipBehind = skip === undefined ? -1 : skip === '' ? 0 : Number(skip);
+  if (!Number.isInteger(rsSkipBehind) || rsSkipBehind < -1) throw new TypeError(`--rs-skip-behind takes a backlog of 0 or more, got ${skip}`);
   return {
     scenarios: argList(argv, 'scenario', SCENARIO_IDS),
     servers: argList(argv, 'servers', SERVER_IMPLS),
@@ -59,7 +62,8 @@ export function parseOptions(argv: string[]): SuiteOptions & { report: boolean }
     s5Conns,
     s6Clients,
     s7Conns,
-    rsSkipBehind: argValue(argv, 'rs-skip-behind') !== undefined,
+    // --rs-skip-behind [N]: skip while the backlog is above N (default 0); absent: never skip (-1).
+    rsSkipBehind,
     rsRead,
     rssLimitMiB: argInt(argv, 'rss-limit-mib', 4096),
     floodBatch: argInt(argv, 'flood-batch', 0, 0),

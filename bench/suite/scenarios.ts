@@ -100,8 +100,8 @@ export interface SuiteOptions {
   s6Clients: number[];
   /** S7 held-connection counts (idle and active compressed connections). */
   s7Conns: number[];
-  /** S6, ringsocket: skip a tick's snapshot while the workers are behind (`getPublishBacklog() > 0`). */
-  rsSkipBehind: boolean;
+  /** S6, ringsocket: skip a tick's snapshot while `getPublishBacklog()` is above this; -1 never. */
+  rsSkipBehind: number;
   /** How ringsocket's per-peer backend reads packets (S1–S5): getPacketInto (default) or getPacket. */
   rsRead: RsRead;
   rssLimitMiB: number;

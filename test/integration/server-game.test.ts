@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { PeerPool } from '../helpers/lib.js';
+import { PeerPool, stallWorker } from '../helpers/lib.js';
 import { GAME_PROTOCOL, decodeSnapshot, encodeInput, startGameServer, type GameServer, type PlayerState } from '../../dist/examples/game-server.js';
 import { closed, openWs, waitFor, within } from '../helpers/server.js';
 
@@ -32,13 +32,13 @@ interface Player {
   ticks: number[];
 }
 
-async function join(path = '/play'): Promise<Player> {
+async function join(path = '/play', url = game.url): Promise<Player> {
   const p: Player = { ws: null as unknown as WebSocket, id: 0, snapshots: 0, last: null, ticks: [] };
   let onWelcome!: () => void;
   const welcomed = new Promise<void>((resolve) => (onWelcome = resolve));
   // Listen from construction: the welcome may arrive in the same read as the 101.
   let godotId = 0;
-  const { ws } = await openWs(`${game.url}${path}`, [GAME_PROTOCOL], {}, (data, isBinary) => {
+  const { ws } = await openWs(`${url}${path}`, [GAME_PROTOCOL], {}, (data, isBinary) => {
     if (godotId === 0) {
       // WebSocketMultiplayerPeer's handshake (Godot 4): the id, 4 bytes little-endian, comes first.
       expect(isBinary).toBe(true);
@@ -170,6 +170,32 @@ describe('game server', () => {
       await waitFor(() => secure.players === 0, 'to leave');
     } finally {
       await secure.stop();
+    }
+  });
+});
+
+describe('game server whose I/O worker falls behind', () => {
+  it('holds back the snapshots of ticks while the worker has maxQueuedSnapshots unwritten: clients get fresh ones after, not the queue', async () => {
+    const own = new PeerPool({ threads: 1 });
+    const g = startGameServer({ port: 0, host: '127.0.0.1', pool: own, maxQueuedSnapshots: 3 });
+    try {
+      const a = await join('/play', g.url);
+      await waitFor(() => a.snapshots > 5, 'snapshots');
+      expect(g.heldBackSnapshots).toBe(0);
+      // The worker's thread blocked for 600 ms (36 ticks at 60 Hz): after 3 queued, ticks hold theirs back.
+      await stallWorker(own, 0, 600);
+      const before = a.ticks.length;
+      await waitFor(() => g.heldBackSnapshots >= 20, 'ticks holding back their snapshot', 5000);
+      await waitFor(() => a.ticks.length > before + 10, 'snapshots after the stall', 5000);
+      // What arrived from the stall on: the 3 queued ones, then fresh ticks. A tick number jumps by at least
+      // the 20 held back somewhere in it.
+      const after = a.ticks.slice(before);
+      const jumps = after.slice(1).map((t, i) => t - after[i]!);
+      expect(Math.max(...jumps)).toBeGreaterThanOrEqual(20);
+      a.ws.close();
+    } finally {
+      await g.stop();
+      await own.close();
     }
   });
 });

@@ -51,7 +51,7 @@ export function createRingsocketGame(cfg: ServerConfig, counters: ServerCounters
     broadcast(data) {
       if (open === 0) return;
       // --rs-skip-behind: a snapshot queued behind others leaves late; skip it while a worker is behind.
-      if (cfg.rsSkipBehind && mp.getPublishBacklog() > 0) {
+      if (cfg.rsSkipBehind >= 0 && mp.getPublishBacklog() > cfg.rsSkipBehind) {
         counters.snapshotsSkipped += open;
         return;
       }
