@@ -171,7 +171,7 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Parse unmasked server frames (stops at an incomplete one). */
+/** Parse frames (stops at an incomplete one): a server's as they are, a client's masked ones unmasked (a copy). */
 export function parseFrames(buf: Buffer): Frame[] {
   const out: Frame[] = [];
   let o = 0;
@@ -189,9 +189,16 @@ export function parseFrames(buf: Buffer): Frame[] {
       len = Number(buf.readBigUInt64BE(p));
       p += 8;
     }
-    if ((b1 & 0x80) !== 0) p += 4; // a server must not mask, but skip a key if it did
+    const masked = (b1 & 0x80) !== 0; // a client's frame (a server must not mask)
+    if (masked) p += 4;
     if (p + len > buf.length) break;
-    out.push({ b0, fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload: buf.subarray(p, p + len) });
+    let payload = buf.subarray(p, p + len);
+    if (masked) {
+      const key = buf.subarray(p - 4, p);
+      payload = Buffer.from(payload);
+      for (let i = 0; i < len; i++) payload[i]! ^= key[i & 3]!;
+    }
+    out.push({ b0, fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, payload });
     o = p + len;
   }
   return out;
