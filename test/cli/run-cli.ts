@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,15 +97,8 @@ export function killAll(): void {
   running.clear();
 }
 
-/** A port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+/** A port free on 127.0.0.1 right now: the cluster example's (one helper for examples and tests). */
+export { freePort } from '../../dist/examples/cluster/procs.js';
 
 /** A temporary directory, removed by the returned cleanup. */
 export function tempDir(): { dir: string; file: (name: string) => string; cleanup: () => void } {

@@ -8,15 +8,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, PeerPool, stallWorker, TCPServer } from '../helpers/lib.js';
+import { freePort } from '../cli/run-cli.js';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 async function accepts(port: number): Promise<boolean> {
