@@ -255,22 +255,26 @@ describe('ringsocket client with perMessageDeflate -> ws server', () => {
     await serverNoCtx.close();
   });
 
+  /** A ringsocket client with compression on, OPEN to `s`, and the ws server's socket of it (for byte counts). */
+  async function compressedPeer(s: typeof server, inbound: number): Promise<{ peer: WebSocketPeer; sock: Socket }> {
+    let serverSock: Socket | null = null;
+    s.wss.once('connection', (ws: WebSocket) => {
+      serverSock = (ws as unknown as { _socket: Socket })._socket;
+    });
+    const peer = new WebSocketPeer({ pool });
+    peer.inboundBufferSize = inbound;
+    peer.outboundBufferSize = 4 * MiB;
+    peer.perMessageDeflate = true;
+    await openPeer(peer, s.url);
+    await waitFor(() => serverSock !== null, 'the server socket');
+    return { peer, sock: serverSock! as Socket };
+  }
+
   for (const opts of [{ name: 'context takeover', noCtx: false }, { name: 'no context takeover both ways', noCtx: true }]) {
     it(`${opts.name}: text and binary 0 B - 1 MiB come back byte-exact, compressed both ways`, async () => {
-      const s = opts.noCtx ? serverNoCtx : server;
-      let serverSock: Socket | null = null;
-      s.wss.once('connection', (ws: WebSocket) => {
-        serverSock = (ws as unknown as { _socket: Socket })._socket;
-      });
-      const peer = new WebSocketPeer({ pool });
-      peer.inboundBufferSize = 2 * MiB;
-      peer.outboundBufferSize = 4 * MiB;
-      peer.perMessageDeflate = true;
-      await openPeer(peer, s.url);
+      const { peer, sock } = await compressedPeer(opts.noCtx ? serverNoCtx : server, 2 * MiB);
       expect(peer.getSelectedExtensions()).toMatch(/^permessage-deflate/);
       if (opts.noCtx) expect(peer.getSelectedExtensions()).toContain('client_no_context_takeover');
-      await waitFor(() => serverSock !== null, 'the server socket');
-      const sock = serverSock! as Socket;
       for (const text of [false, true]) {
         for (const n of SIZES) {
           const data = content(n, text);
@@ -293,17 +297,7 @@ describe('ringsocket client with perMessageDeflate -> ws server', () => {
   }
 
   it('a message larger than a ring record (sent in several records) is gathered, compressed whole and comes back byte-exact', async () => {
-    let serverSock: Socket | null = null;
-    server.wss.once('connection', (ws: WebSocket) => {
-      serverSock = (ws as unknown as { _socket: Socket })._socket;
-    });
-    const peer = new WebSocketPeer({ pool });
-    peer.inboundBufferSize = 4 * MiB;
-    peer.outboundBufferSize = 4 * MiB;
-    peer.perMessageDeflate = true;
-    await openPeer(peer, server.url);
-    await waitFor(() => serverSock !== null, 'the server socket');
-    const sock = serverSock! as Socket;
+    const { peer, sock } = await compressedPeer(server, 4 * MiB);
     for (const text of [false, true]) {
       // The default outbound ring's records hold at most 1 MiB: 3 MiB goes as FIRST..LAST fragments.
       const data = content(3 * MiB + 7, text);
